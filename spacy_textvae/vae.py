@@ -1,0 +1,273 @@
+"""The PyTorch VAE: encoder, logistic-normal topics, product-of-experts decoder,
+and a Gaussian-mixture prior learned jointly (VaDE-style one-step clustering).
+
+References: Srivastava & Sutton 2017 (ProdLDA), Miao et al. 2017 (NVDM-GSM),
+Jiang et al. 2017 (VaDE).
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+class MaybeBatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d that falls back to its running statistics on a training
+    batch of one (plain BatchNorm raises there), so `nlp.update` on a single
+    document works."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] < 2:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias,
+                False, 0.0, self.eps,
+            )
+        return super().forward(x)
+
+
+class TextVAEModule(nn.Module):
+    """A VAE over a pooled document vector and the document's bag of words.
+
+    n_inputs (int): Width of the pooled token vectors (0: bag of words only).
+    n_vocab (int): Size of the topic vocabulary.
+    n_topics (int): Number of topics (= latent dimensions; θ = softmax(z)).
+    n_clusters (int): Number of mixture components of the prior.
+    hidden_width (int): Width of the encoder's hidden layers.
+    dropout (float): Dropout on the encoder's hidden layer and on θ.
+    encoder_bow (bool): Feed log(1 + counts) of the bag of words to the encoder.
+    decoder_batchnorm (bool): Batch-normalise the decoder logits (against
+        component collapse, as in ProdLDA).
+    background (Optional[Tensor]): Fixed log corpus frequency per word, added
+        to the decoder logits so topics explain what is specific to them.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_vocab: int,
+        n_topics: int,
+        n_clusters: int,
+        hidden_width: int = 256,
+        dropout: float = 0.2,
+        encoder_bow: bool = True,
+        decoder_batchnorm: bool = True,
+        background: Optional[Tensor] = None,
+        min_prior_var: float = 1e-2,
+        buffer_size: int = 4096,
+    ) -> None:
+        super().__init__()
+        if n_inputs <= 0 and not encoder_bow:
+            raise ValueError("[textvae] The encoder needs token vectors or encoder_bow=true.")
+        self.n_inputs = n_inputs
+        self.n_vocab = n_vocab
+        self.n_topics = n_topics
+        self.n_clusters = n_clusters
+        self.encoder_bow = encoder_bow
+        self.min_prior_var = min_prior_var
+        self.input_norm = nn.LayerNorm(n_inputs) if n_inputs > 0 else None
+        n_in = n_inputs + (n_vocab if encoder_bow else 0)
+        self.encoder = nn.Sequential(
+            nn.Linear(n_in, hidden_width),
+            nn.Softplus(),
+            nn.Linear(hidden_width, hidden_width),
+            nn.Softplus(),
+            nn.Dropout(dropout),
+        )
+        self.fc_mu = nn.Linear(hidden_width, n_topics)
+        self.fc_logvar = nn.Linear(hidden_width, n_topics)
+        # ProdLDA: batch-norm on the posterior parameters keeps every latent
+        # dimension in use (against posterior collapse).
+        self.bn_mu = MaybeBatchNorm(n_topics, affine=False)
+        self.bn_logvar = MaybeBatchNorm(n_topics, affine=False)
+        self.theta_dropout = nn.Dropout(dropout)
+        self.beta = nn.Parameter(torch.empty(n_topics, n_vocab))
+        nn.init.xavier_uniform_(self.beta)
+        self.bn_decoder = MaybeBatchNorm(n_vocab, affine=False) if decoder_batchnorm else None
+        if background is None:
+            background = torch.zeros(n_vocab)
+        self.register_buffer("background", background.detach().clone().float())
+        # Prior: before it is fitted every component is the Laplace approximation
+        # of a symmetric Dirichlet(1) in softmax basis, so the model starts as ProdLDA.
+        dir_var = 1.0 - 1.0 / n_topics if n_topics > 1 else 1.0
+        self.prior_logits = nn.Parameter(torch.zeros(n_clusters))
+        self.prior_means = nn.Parameter(torch.zeros(n_clusters, n_topics))
+        self.prior_raw_var = nn.Parameter(
+            torch.full((n_clusters, n_topics), _inv_softplus(dir_var - min_prior_var))
+        )
+        self.register_buffer("prior_fitted", torch.zeros((), dtype=torch.bool))
+        # Recent posterior means seen in training, to fit and repair the mixture.
+        self.register_buffer("latent_buffer", torch.zeros(buffer_size, n_topics), persistent=False)
+        # A python int, not a tensor: reading it never synchronises with the GPU.
+        self.buffer_count = 0
+
+    # -- the pieces ---------------------------------------------------------
+
+    def prior_var(self) -> Tensor:
+        return F.softplus(self.prior_raw_var) + self.min_prior_var
+
+    def encode(self, pooled: Tensor, counts: Tensor) -> Tuple[Tensor, Tensor]:
+        parts = []
+        if self.input_norm is not None:
+            parts.append(self.input_norm(pooled))
+        if self.encoder_bow:
+            parts.append(torch.log1p(counts))
+        h = self.encoder(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
+        mu = self.bn_mu(self.fc_mu(h))
+        # Bounded log-variance: no overflow in exp() on odd inputs.
+        logvar = self.bn_logvar(self.fc_logvar(h)).clamp(-10.0, 10.0)
+        return mu, logvar
+
+    def component_log_likelihood(self, z: Tensor) -> Tensor:
+        """log π_c + log N(z; m_c, v_c) for every component: (batch, n_clusters)."""
+        var = self.prior_var()
+        diff = z.unsqueeze(1) - self.prior_means.unsqueeze(0)
+        log_norm = -0.5 * (LOG_2PI + torch.log(var).unsqueeze(0) + diff.pow(2) / var.unsqueeze(0)).sum(-1)
+        return F.log_softmax(self.prior_logits, dim=0).unsqueeze(0) + log_norm
+
+    def cluster_posterior(self, z: Tensor) -> Tensor:
+        """γ = p(c | z), (batch, n_clusters), rows summing to 1."""
+        return F.softmax(self.component_log_likelihood(z), dim=1)
+
+    def kl_divergence(self, mu: Tensor, logvar: Tensor, gamma: Tensor) -> Tensor:
+        """VaDE's KL(q(z, c | x) ‖ p(z, c)) with q(c | x) = γ, per document."""
+        var = self.prior_var().unsqueeze(0)  # 1 × C × D
+        means = self.prior_means.unsqueeze(0)
+        mu_ = mu.unsqueeze(1)
+        post_var = logvar.exp().unsqueeze(1)
+        kl_gauss = 0.5 * (
+            torch.log(var) - logvar.unsqueeze(1) + (post_var + (mu_ - means).pow(2)) / var - 1.0
+        ).sum(-1)  # B × C
+        log_pi = F.log_softmax(self.prior_logits, dim=0).unsqueeze(0)
+        kl_cat = gamma * (torch.log(gamma.clamp_min(1e-10)) - log_pi)
+        return (gamma * kl_gauss).sum(1) + kl_cat.sum(1)
+
+    def decode(self, theta: Tensor) -> Tensor:
+        """Log-probabilities of the vocabulary per document: (batch, n_vocab)."""
+        logits = theta @ self.beta
+        if self.bn_decoder is not None:
+            logits = self.bn_decoder(logits)
+        return F.log_softmax(logits.float() + self.background, dim=1)
+
+    # -- forward ------------------------------------------------------------
+
+    def forward(
+        self, pooled: Tensor, counts: Tensor, kl_weight: float = 1.0
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Encode, sample (training only), decode and score a batch.
+
+        pooled (Tensor): (batch, n_inputs) pooled token vectors.
+        counts (Tensor): (batch, n_vocab) bag-of-words counts.
+        kl_weight (float): Weight of the KL term (KL warm-up).
+        RETURNS: μ, θ, γ, loss, reconstruction loss, KL; the last three per document.
+        """
+        counts = counts.float()
+        mu, logvar = self.encode(pooled, counts)
+        mu, logvar = mu.float(), logvar.float()
+        if self.training:
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            self._remember(mu.detach())
+        else:
+            z = mu  # posterior mean: the same text always gives the same output
+        theta = F.softmax(z, dim=1)
+        # γ is the optimal q(c|x) for the current z (VaDE), so it is held fixed
+        # in the gradient, as in EM.
+        gamma = self.cluster_posterior(z).detach()
+        log_probs = self.decode(self.theta_dropout(theta))
+        recon = -(counts * log_probs).sum(1)
+        kl = self.kl_divergence(mu, logvar, gamma)
+        loss = recon + kl_weight * kl
+        if not self.training:
+            theta = F.softmax(mu, dim=1)
+            gamma = self.cluster_posterior(mu)
+        return mu, theta, gamma, loss, recon, kl
+
+    # -- the mixture prior: fitting and repair ------------------------------
+
+    @torch.no_grad()
+    def _remember(self, mu: Tensor) -> None:
+        size = self.latent_buffer.shape[0]
+        n = min(mu.shape[0], size)
+        start = self.buffer_count % size
+        idx = (torch.arange(n, device=mu.device) + start) % size
+        self.latent_buffer[idx] = mu[-n:]
+        self.buffer_count += n
+
+    def buffered_latents(self) -> Tensor:
+        n = min(self.buffer_count, self.latent_buffer.shape[0])
+        return self.latent_buffer[:n]
+
+    @torch.no_grad()
+    def fit_prior(self, n_iter: int = 25, seed: int = 0) -> bool:
+        """Fit the mixture to the buffered posterior means with k-means++
+        (VaDE's initialisation). RETURNS (bool): whether it was fitted."""
+        X = self.buffered_latents()
+        C = self.n_clusters
+        if X.shape[0] < 2 * C:
+            return False
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        centers = _kmeans_pp(X, C, gen)
+        for _ in range(n_iter):
+            assign = torch.cdist(X, centers).argmin(1)
+            onehot = F.one_hot(assign, C).to(X.dtype)
+            sizes = onehot.sum(0)
+            sums = onehot.t() @ X
+            nonempty = sizes > 0
+            centers[nonempty] = sums[nonempty] / sizes[nonempty].unsqueeze(1)
+        assign = torch.cdist(X, centers).argmin(1)
+        onehot = F.one_hot(assign, C).to(X.dtype)
+        sizes = onehot.sum(0).clamp_min(1.0)
+        var = (onehot.t() @ X.pow(2)) / sizes.unsqueeze(1) - centers.pow(2)
+        global_var = X.var(0, unbiased=False).unsqueeze(0).expand_as(var)
+        var = torch.where((onehot.sum(0) > 1).unsqueeze(1), var, global_var)
+        var = var.clamp_min(2 * self.min_prior_var)
+        self.prior_means.data.copy_(centers)
+        self.prior_raw_var.data.copy_(_inv_softplus(var - self.min_prior_var))
+        self.prior_logits.data.zero_()
+        self.prior_fitted.fill_(True)
+        return True
+
+    @torch.no_grad()
+    def repair_prior(self, min_share: float = 0.2) -> int:
+        """Re-seed components that explain (almost) no recent documents at the
+        worst-explained latents. RETURNS (int): how many were re-seeded."""
+        X = self.buffered_latents()
+        if not bool(self.prior_fitted) or X.shape[0] < 2 * self.n_clusters:
+            return 0
+        log_lik = self.component_log_likelihood(X)
+        share = F.softmax(log_lik, dim=1).mean(0)
+        dead = torch.nonzero(share < min_share / self.n_clusters).flatten()
+        if dead.numel() == 0:
+            return 0
+        worst = torch.argsort(torch.logsumexp(log_lik, dim=1))[: dead.numel()]
+        alive = share >= min_share / self.n_clusters
+        raw_var = self.prior_raw_var.data
+        typical = raw_var[alive].median(0).values if bool(alive.any()) else raw_var.mean(0)
+        self.prior_means.data[dead] = X[worst]
+        self.prior_raw_var.data[dead] = typical
+        # Give the re-seeded components the average weight of the others.
+        self.prior_logits.data[dead] = self.prior_logits.data[alive].mean() if bool(alive.any()) else 0.0
+        return int(dead.numel())
+
+
+def _inv_softplus(x):
+    x = torch.as_tensor(x, dtype=torch.float32)
+    return x + torch.log(-torch.expm1(-x))
+
+
+def _kmeans_pp(X: Tensor, k: int, gen: torch.Generator) -> Tensor:
+    """k-means++ seeding, on the device of X."""
+    n = X.shape[0]
+    first = int(torch.randint(n, (1,), generator=gen).item())
+    centers = [X[first]]
+    d2 = (X - X[first]).pow(2).sum(1)
+    for _ in range(1, k):
+        probs = (d2 / d2.sum().clamp_min(1e-12)).cpu()
+        if not torch.isfinite(probs).all() or float(probs.sum()) <= 0:
+            probs = torch.full((n,), 1.0 / n)
+        idx = int(torch.multinomial(probs, 1, generator=gen).item())
+        centers.append(X[idx])
+        d2 = torch.minimum(d2, (X - X[idx]).pow(2).sum(1))
+    return torch.stack(centers).clone()

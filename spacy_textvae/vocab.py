@@ -1,0 +1,262 @@
+"""The topic vocabulary: which words the VAE reconstructs, and the doc → bag-of-words lookup."""
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import numpy
+import srsly
+from spacy.attrs import IDS as ATTR_IDS
+from spacy.attrs import IS_ALPHA, IS_STOP
+from spacy.strings import get_string_id
+from spacy.tokens import Doc
+
+# Process docs in chunks while building, so memory stays bounded on large corpora.
+_BUILD_CHUNK = 2048
+_VALID_ATTRS = ("LOWER", "LEMMA", "NORM", "ORTH")
+
+
+class TopicVocab:
+    """The words a topic model reconstructs, built from training docs.
+
+    Words are the value of one token attribute (`LOWER`, `LEMMA`, `NORM` or
+    `ORTH`) of alphabetic tokens of at least two characters, optionally without
+    stop words, kept when their document frequency lies within
+    `[min_df, max_df]`, capped at the `max_size` most frequent.
+
+    attr (str): The token attribute that names a word.
+    min_df (float): Minimum document frequency: an int-valued number is a count
+        of documents, a value below 1 a share of the documents.
+    max_df (float): Maximum document frequency, as a share of the documents
+        (1.0 keeps all) or, when above 1, a count.
+    max_size (int): Keep at most this many words, the most frequent by document
+        frequency.
+    remove_stop_words (bool): Leave out the language's stop words (`Token.is_stop`).
+    extra_stop_words (Sequence[str]): Further words (in the form of `attr`) to leave out.
+    """
+
+    def __init__(
+        self,
+        attr: str = "LOWER",
+        min_df: float = 2,
+        max_df: float = 0.7,
+        max_size: int = 5000,
+        remove_stop_words: bool = True,
+        extra_stop_words: Sequence[str] = (),
+    ) -> None:
+        attr = attr.upper()
+        if attr not in _VALID_ATTRS:
+            raise ValueError(
+                f"[textvae] vocab_attr must be one of {_VALID_ATTRS}, not {attr!r}. "
+                "Set it in [components.textvae] vocab_attr."
+            )
+        if max_size < 1:
+            raise ValueError(f"[textvae] max_vocab_size must be >= 1, not {max_size}.")
+        self.attr = attr
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_size = int(max_size)
+        self.remove_stop_words = bool(remove_stop_words)
+        self.extra_stop_words = [str(w) for w in extra_stop_words]
+        self.words: List[str] = []
+        self.doc_freqs = numpy.zeros((0,), dtype="int64")
+        self.word_counts = numpy.zeros((0,), dtype="int64")
+        self.n_docs = 0
+        self._set_lookup()
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def is_built(self) -> bool:
+        """RETURNS (bool): Whether the vocabulary holds words."""
+        return len(self.words) > 0
+
+    def _set_lookup(self) -> None:
+        # Sorted hashes + column ids: lookups are one searchsorted over all tokens.
+        hashes = numpy.asarray([get_string_id(w) for w in self.words], dtype="uint64")
+        order = numpy.argsort(hashes, kind="stable")
+        self._sorted_hashes = hashes[order]
+        self._sorted_cols = order.astype("int64")
+
+    def _token_arrays(self, docs: Sequence[Doc], filtered: bool) -> List[numpy.ndarray]:
+        attr_id = ATTR_IDS[self.attr]
+        arrays = []
+        for doc in docs:
+            if len(doc) == 0:
+                arrays.append(numpy.zeros((0,), dtype="uint64"))
+                continue
+            arr = doc.to_array([attr_id, IS_ALPHA, IS_STOP])
+            keys = arr[:, 0].astype("uint64")
+            if filtered:
+                keep = arr[:, 1].astype(bool)
+                if self.remove_stop_words:
+                    keep &= ~arr[:, 2].astype(bool)
+                keys = keys[keep & (keys != 0)]
+            arrays.append(keys)
+        return arrays
+
+    def build(self, docs: Iterable[Doc]) -> "TopicVocab":
+        """Build the vocabulary from docs (replacing any previous one).
+
+        docs (Iterable[Doc]): The training documents.
+        RETURNS (TopicVocab): self.
+        """
+        keys_all = numpy.zeros((0,), dtype="uint64")
+        dfs_all = numpy.zeros((0,), dtype="int64")
+        tfs_all = numpy.zeros((0,), dtype="int64")
+        n_docs = 0
+        strings = None
+        chunk: List[Doc] = []
+
+        def flush(chunk: List[Doc]) -> None:
+            nonlocal keys_all, dfs_all, tfs_all
+            arrays = self._token_arrays(chunk, filtered=True)
+            if not arrays:
+                return
+            doc_ids = numpy.repeat(numpy.arange(len(arrays)), [len(a) for a in arrays])
+            keys = numpy.concatenate(arrays) if arrays else numpy.zeros((0,), "uint64")
+            uniq, inverse, tf = numpy.unique(keys, return_inverse=True, return_counts=True)
+            # Document frequency: count distinct (doc, word) pairs per word.
+            pairs = numpy.unique(doc_ids.astype("int64") * len(uniq) + inverse)
+            df = numpy.bincount(pairs % max(len(uniq), 1), minlength=len(uniq))
+            merged, inv = numpy.unique(numpy.concatenate([keys_all, uniq]), return_inverse=True)
+            dfs_all = numpy.bincount(inv, numpy.concatenate([dfs_all, df]), len(merged)).astype("int64")
+            tfs_all = numpy.bincount(inv, numpy.concatenate([tfs_all, tf]), len(merged)).astype("int64")
+            keys_all = merged
+
+        for doc in docs:
+            if not isinstance(doc, Doc):
+                raise TypeError(f"[textvae] TopicVocab.build expects Doc objects, got {type(doc)}")
+            strings = doc.vocab.strings
+            chunk.append(doc)
+            n_docs += 1
+            if len(chunk) >= _BUILD_CHUNK:
+                flush(chunk)
+                chunk = []
+        flush(chunk)
+        if n_docs == 0:
+            raise ValueError(
+                "[textvae] Cannot build the topic vocabulary from zero documents. "
+                "Pass training examples to nlp.initialize(get_examples=...) and check "
+                "that your training corpus is not empty."
+            )
+        words: List[str] = []
+        if len(keys_all):
+            texts = [strings[int(k)] for k in keys_all]  # type: ignore[index]
+            lengths = numpy.asarray([len(t) for t in texts])
+            min_df = self.min_df if self.min_df >= 1 else self.min_df * n_docs
+            max_df = self.max_df * n_docs if self.max_df <= 1 else self.max_df
+            extra = set(self.extra_stop_words)
+            keep = (dfs_all >= min_df) & (dfs_all <= max_df) & (lengths >= 2)
+            if extra:
+                keep &= numpy.asarray([t not in extra for t in texts])
+            idx = numpy.flatnonzero(keep)
+            # Most frequent first; ties broken alphabetically so builds are reproducible.
+            idx = sorted(idx, key=lambda i: (-dfs_all[i], texts[i]))[: self.max_size]
+            words = [texts[i] for i in idx]
+            self.doc_freqs = dfs_all[idx].astype("int64")
+            self.word_counts = tfs_all[idx].astype("int64")
+        if not words:
+            raise ValueError(
+                f"[textvae] The topic vocabulary is empty after filtering {n_docs} documents "
+                f"(vocab_attr={self.attr}, min_df={self.min_df}, max_df={self.max_df}, "
+                f"remove_stop_words={self.remove_stop_words}). Lower min_df, raise max_df, "
+                "or train on more (and longer) texts."
+            )
+        self.words = words
+        self.n_docs = n_docs
+        self._set_lookup()
+        return self
+
+    def columns(self, docs: Sequence[Doc]) -> List[numpy.ndarray]:
+        """Vocabulary column of each in-vocabulary token, per doc, in token order.
+
+        docs (Sequence[Doc]): The documents.
+        RETURNS (List[numpy.ndarray]): One int64 array per doc.
+        """
+        arrays = self._token_arrays(docs, filtered=False)
+        lengths = [len(a) for a in arrays]
+        if not self.is_built or sum(lengths) == 0:
+            return [numpy.zeros((0,), dtype="int64") for _ in docs]
+        keys = numpy.concatenate(arrays)
+        pos = numpy.searchsorted(self._sorted_hashes, keys)
+        pos = numpy.minimum(pos, len(self._sorted_hashes) - 1)
+        found = self._sorted_hashes[pos] == keys
+        cols = numpy.where(found, self._sorted_cols[pos], -1)
+        out = numpy.split(cols, numpy.cumsum(lengths)[:-1])
+        return [c[c >= 0] for c in out]
+
+    def counts(self, docs: Sequence[Doc]) -> numpy.ndarray:
+        """Bag-of-words counts over the vocabulary.
+
+        docs (Sequence[Doc]): The documents.
+        RETURNS (numpy.ndarray): float32 array of shape (len(docs), len(self)).
+        """
+        n_words = len(self.words)
+        cols = self.columns(docs)
+        doc_ids = numpy.repeat(numpy.arange(len(docs), dtype="int64"), [len(c) for c in cols])
+        flat = numpy.concatenate(cols) if cols else numpy.zeros((0,), "int64")
+        counts = numpy.bincount(doc_ids * n_words + flat, minlength=len(docs) * n_words)
+        return counts.reshape((len(docs), n_words)).astype("float32")
+
+    def tokens_of(self, doc: Doc) -> List[str]:
+        """The doc's in-vocabulary words, in order (the reference text for NPMI).
+
+        doc (Doc): The document.
+        RETURNS (List[str]): The words.
+        """
+        return [self.words[c] for c in self.columns([doc])[0]]
+
+    def log_frequencies(self) -> numpy.ndarray:
+        """RETURNS (numpy.ndarray): log relative corpus frequency of each word (float32)."""
+        counts = self.word_counts.astype("float64") + 1.0
+        return numpy.log(counts / counts.sum()).astype("float32")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """RETURNS (Dict[str, Any]): JSON-serialisable settings and words."""
+        return {
+            "attr": self.attr,
+            "min_df": self.min_df,
+            "max_df": self.max_df,
+            "max_size": self.max_size,
+            "remove_stop_words": self.remove_stop_words,
+            "extra_stop_words": self.extra_stop_words,
+            "words": self.words,
+            "doc_freqs": self.doc_freqs.tolist(),
+            "word_counts": self.word_counts.tolist(),
+            "n_docs": self.n_docs,
+        }
+
+    def from_dict(self, msg: Dict[str, Any]) -> "TopicVocab":
+        """Load settings and words written by `to_dict`.
+
+        msg (Dict[str, Any]): The data.
+        RETURNS (TopicVocab): self.
+        """
+        try:
+            self.attr = msg["attr"]
+            self.min_df = msg["min_df"]
+            self.max_df = msg["max_df"]
+            self.max_size = int(msg["max_size"])
+            self.remove_stop_words = bool(msg["remove_stop_words"])
+            self.extra_stop_words = list(msg["extra_stop_words"])
+            self.words = [str(w) for w in msg["words"]]
+            self.doc_freqs = numpy.asarray(msg["doc_freqs"], dtype="int64")
+            self.word_counts = numpy.asarray(msg["word_counts"], dtype="int64")
+            self.n_docs = int(msg["n_docs"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"[textvae] The saved topic vocabulary is damaged (missing {e}).") from e
+        if len(self.doc_freqs) != len(self.words) or len(self.word_counts) != len(self.words):
+            raise ValueError("[textvae] The saved topic vocabulary is damaged (lengths differ).")
+        self._set_lookup()
+        return self
+
+    def to_bytes(self) -> bytes:
+        """RETURNS (bytes): The vocabulary as JSON bytes."""
+        return srsly.json_dumps(self.to_dict()).encode("utf8")
+
+    def from_bytes(self, data: bytes) -> "TopicVocab":
+        """data (bytes): Bytes from `to_bytes`. RETURNS (TopicVocab): self."""
+        try:
+            msg = srsly.json_loads(data)
+        except ValueError as e:
+            raise ValueError(f"[textvae] The saved topic vocabulary is not valid JSON: {e}") from e
+        return self.from_dict(msg)
