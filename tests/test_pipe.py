@@ -1,0 +1,150 @@
+"""The component as a user meets it: registration, outputs, determinism, errors."""
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc
+
+from spacy_textvae import TextVAE
+
+from .conftest import SMALL_CONFIG, THEMES
+
+
+def test_factory_registered_without_import():
+    # A fresh interpreter that never imports spacy_textvae: entry points do it.
+    code = (
+        "import spacy, sys\n"
+        "nlp = spacy.blank('en')\n"
+        "pipe = nlp.add_pipe('textvae')\n"
+        "assert type(pipe).__name__ == 'TextVAE'\n"
+        "assert 'spacy_textvae' in sys.modules\n"
+        "from spacy.util import registry\n"
+        "registry.architectures.get('spacy-textvae.TextVAE.v1')\n"
+        "registry.scorers.get('spacy-textvae.textvae_scorer.v1')\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")
+
+
+def test_default_config_values():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("textvae")
+    assert isinstance(pipe, TextVAE)
+    cfg = nlp.config["components"]["textvae"]
+    assert cfg["n_topics"] == 20 and cfg["n_clusters"] == 20
+    for key in ("kl_warmup_steps", "vocab_attr", "min_df", "max_df", "max_vocab_size", "remove_stop_words"):
+        assert key in cfg
+    model_cfg = cfg["model"]
+    assert model_cfg["@architectures"] == "spacy-textvae.TextVAE.v1"
+    assert "dropout" in model_cfg and "grad_factor" in model_cfg
+
+
+def test_not_initialized_error():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("textvae")
+    with pytest.raises(ValueError, match="nlp.initialize"):
+        nlp("This will not work yet.")
+    with pytest.raises(ValueError, match="nlp.initialize"):
+        nlp.get_pipe("textvae").topic_words()
+
+
+def test_output_shapes_and_sums(trained, corpus):
+    nlp, _ = trained
+    texts, _ = corpus
+    doc = nlp(texts[0])
+    k, c = SMALL_CONFIG["n_topics"], SMALL_CONFIG["n_clusters"]
+    assert isinstance(doc._.latent, numpy.ndarray) and doc._.latent.dtype == numpy.float32
+    assert doc._.latent.shape == (k,)
+    assert doc._.topics.shape == (k,) and doc._.topics.dtype == numpy.float32
+    assert (doc._.topics >= 0).all() and abs(float(doc._.topics.sum()) - 1.0) < 1e-5
+    assert isinstance(doc._.cluster, int) and 0 <= doc._.cluster < c
+    assert doc._.cluster_probs.shape == (c,) and doc._.cluster_probs.dtype == numpy.float32
+    assert abs(float(doc._.cluster_probs.sum()) - 1.0) < 1e-5
+    assert doc._.cluster == int(doc._.cluster_probs.argmax())
+
+
+def test_deterministic_and_pipe_equals_call(trained, corpus):
+    nlp, _ = trained
+    texts, _ = corpus
+    single = [nlp(t) for t in texts[:10]]
+    again = [nlp(t) for t in texts[:10]]
+    piped = list(nlp.pipe(texts[:10], batch_size=4))
+    for a, b, p in zip(single, again, piped):
+        numpy.testing.assert_array_equal(a._.latent, b._.latent)
+        numpy.testing.assert_allclose(a._.latent, p._.latent, atol=1e-5)
+        numpy.testing.assert_allclose(a._.topics, p._.topics, atol=1e-5)
+        assert a._.cluster == p._.cluster
+
+
+def test_topic_words(trained):
+    nlp, _ = trained
+    pipe = nlp.get_pipe("textvae")
+    words = pipe.topic_words(top_n=5)
+    assert len(words) == SMALL_CONFIG["n_topics"]
+    assert all(len(ws) == 5 and all(isinstance(w, str) for w in ws) for ws in words)
+    vocab = set(pipe.topic_vocab.words)
+    assert all(w in vocab for ws in words for w in ws)
+    weights = pipe.topic_word_weights(top_n=5)
+    for topic, ws in zip(weights, words):
+        assert [w for w, _ in topic] == ws
+        probs = [p for _, p in topic]
+        assert probs == sorted(probs, reverse=True) and all(0 < p <= 1 for p in probs)
+    matrix = pipe.topic_word_matrix()
+    assert matrix.shape == (SMALL_CONFIG["n_topics"], len(vocab))
+    numpy.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_learning_lowers_loss(trained):
+    _, history = trained
+    # The floor is the entropy of words within a theme (~log 50 vs ~log 150 for
+    # the whole vocabulary), so a fall of several percent is real learning.
+    assert history[-1] < 0.95 * history[0]
+    assert history[-1] < min(history[:3])
+    assert all(numpy.isfinite(history))
+
+
+def test_themes_separate(trained, corpus):
+    """Docs of one theme share top topic and cluster far more often than docs
+    of different themes."""
+    nlp, _ = trained
+    texts, labels = corpus
+    docs = list(nlp.pipe(texts))
+    labels = numpy.asarray(labels)
+    top = numpy.asarray([int(d._.topics.argmax()) for d in docs])
+    clusters = numpy.asarray([d._.cluster for d in docs])
+    same = labels[:, None] == labels[None, :]
+    off_diag = ~numpy.eye(len(docs), dtype=bool)
+    for assignment in (top, clusters):
+        agree = assignment[:, None] == assignment[None, :]
+        within = agree[same & off_diag].mean()
+        across = agree[~same].mean()
+        assert within >= 0.6, (within, across)
+        assert across <= 0.25, (within, across)
+        assert within >= across + 0.5
+    # Each theme's most common cluster differs from the others'.
+    majority = {lab: numpy.bincount(clusters[labels == lab]).argmax() for lab in THEMES}
+    assert len(set(majority.values())) == len(THEMES)
+
+
+def test_scores(trained, corpus):
+    nlp, _ = trained
+    texts, labels = corpus
+    examples = []
+    from spacy.training import Example
+
+    for text, label in zip(texts, labels):
+        ref = nlp.make_doc(text)
+        ref.cats = {lab: float(lab == label) for lab in THEMES}
+        examples.append(Example(nlp.make_doc(text), ref))
+    scores = nlp.evaluate(examples)
+    for key in ("textvae_npmi", "textvae_diversity", "textvae_perplexity", "textvae_cluster_nmi",
+                "textvae_cluster_ari", "textvae_cluster_purity"):
+        assert scores[key] is not None and numpy.isfinite(scores[key]), key
+    assert -1.0 <= scores["textvae_npmi"] <= 1.0
+    assert 0.0 < scores["textvae_diversity"] <= 1.0
+    assert scores["textvae_cluster_nmi"] > 0.5
+    assert scores["textvae_perplexity"] > 1.0
