@@ -471,9 +471,9 @@ class TextVAE(TrainablePipe):
             self._attach_vae()
         try:
             load()
-        except ValueError:
-            raise
         except Exception as e:
+            if isinstance(e, ValueError) and str(e).startswith("[textvae]"):
+                raise
             raise ValueError(
                 f"[textvae] Could not load the '{self.name}' model: the saved data is "
                 f"damaged or from an incompatible version ({type(e).__name__}: {e})."
@@ -511,9 +511,9 @@ class TextVAE(TrainablePipe):
         }
         try:
             util.from_bytes(bytes_data, deserialize, exclude)
-        except ValueError:
-            raise
         except Exception as e:
+            if isinstance(e, ValueError) and str(e).startswith("[textvae]"):
+                raise
             raise ValueError(f"[textvae] Could not load the '{self.name}' component: {e}") from e
         if "model" in model_bytes:
             self._deserialize_model(lambda: self.model.from_bytes(model_bytes["model"]))
