@@ -64,11 +64,14 @@ def _pool_forward(
     outputs = []
     bp_mean = bp_max = None
     if mode in ("mean", "mean_max"):
-        sums = ops.reduce_sum(flat, lengths)
+        # reduce_sum indexes past the end when no doc has tokens.
+        sums = ops.reduce_sum(flat, lengths) if flat.shape[0] else ops.alloc2f(n_docs, width)
         denom = ops.xp.maximum(lengths, 1).astype(sums.dtype).reshape((-1, 1))
         outputs.append(sums / denom)
 
         def bp_mean(d_mean: Floats2d) -> Floats2d:
+            if not flat.shape[0]:
+                return ops.alloc2f(0, width)
             return ops.backprop_reduce_sum(d_mean / denom, lengths)
 
     if mode in ("max", "mean_max"):
@@ -199,7 +202,8 @@ def textvae_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEO
 
     def backprop(d_loss: Floats1d) -> List[Doc]:
         d_pooled = bp_vae(d_loss)
-        if grad_factor != 0.0:
+        # Nothing to send back for a batch without tokens (thinc's layers fail on it).
+        if grad_factor != 0.0 and any(len(doc) for doc in docs):
             # The listener/tok2vec receives (and accumulates) its gradient here.
             bp_tokvecs(bp_pooled(d_pooled * grad_factor))
         return docs

@@ -285,6 +285,12 @@ class TextVAE(TrainablePipe):
             (only their texts are used).
         nlp (Optional[Language]): The pipeline.
         """
+        if next(iter(get_examples()), None) is None:
+            raise ValueError(
+                "[textvae] initialize() got zero training documents: the topic vocabulary "
+                "is built from them. Pass examples to nlp.initialize(get_examples=...) or "
+                "check that [paths.train] points to a non-empty corpus."
+            )
         validate_get_examples(get_examples, "TextVAE.initialize")
         self.topic_vocab.build(eg.reference for eg in get_examples())
         sample = [eg.reference for eg in islice(get_examples(), 8)]
