@@ -1,0 +1,158 @@
+"""The model reads token vectors from any upstream source: its own tok2vec
+(default), a shared tok2vec through a listener, or a transformer listener."""
+import numpy
+import pytest
+import spacy
+from spacy.training import Example
+
+from .conftest import make_corpus
+
+SHARED_TOK2VEC_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = ["tok2vec", "textvae"]
+
+[components]
+
+[components.tok2vec]
+factory = "tok2vec"
+
+[components.tok2vec.model]
+@architectures = "spacy.Tok2Vec.v2"
+
+[components.tok2vec.model.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 32
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [1000, 500, 500, 500]
+include_static_vectors = false
+
+[components.tok2vec.model.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 32
+depth = 1
+window_size = 1
+maxout_pieces = 2
+
+[components.textvae]
+factory = "textvae"
+n_topics = 6
+n_clusters = 3
+kl_warmup_steps = 10
+
+[components.textvae.model]
+@architectures = "spacy-textvae.TextVAE.v1"
+grad_factor = GRAD_FACTOR
+
+[components.textvae.model.tok2vec]
+@architectures = "spacy.Tok2VecListener.v1"
+width = 32
+upstream = "tok2vec"
+"""
+
+
+@pytest.mark.parametrize("grad_factor", [1.0, 0.0])
+def test_shared_tok2vec_listener(grad_factor):
+    spacy.util.fix_random_seed(0)
+    config = spacy.util.load_config_from_str(SHARED_TOK2VEC_CONFIG.replace("GRAD_FACTOR", str(grad_factor)))
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    texts, _ = make_corpus(n_per_theme=8)
+    examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
+    optimizer = nlp.initialize(lambda: examples)
+    params_before = {(node.id, n): node.get_param(n).copy() for node in nlp.get_pipe("tok2vec").model.walk()
+                     for n in node.param_names if node.has_param(n)}
+    for i in range(3):
+        losses = nlp.update(examples[i * 8:(i + 1) * 8], sgd=optimizer)
+        assert numpy.isfinite(losses["textvae"])
+    params_after = {(node.id, n): node.get_param(n) for node in nlp.get_pipe("tok2vec").model.walk()
+                    for n in node.param_names if node.has_param(n)}
+    changed = any(not numpy.allclose(params_before[k], params_after[k]) for k in params_before)
+    # The tok2vec learns from textvae only when its gradient is not detached.
+    assert changed == (grad_factor != 0.0)
+    doc = nlp(texts[0])
+    assert doc._.topics.shape == (6,) and abs(float(doc._.topics.sum()) - 1) < 1e-5
+    assert doc.tensor.shape == (len(doc), 32)
+
+
+def _tiny_bert(path):
+    transformers = pytest.importorskip("transformers")
+
+
+    words = sorted({w.lower().strip(".,") for t in make_corpus(n_per_theme=5)[0] for w in t.split()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(str(path))
+    config = transformers.BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    transformers.BertModel(config).save_pretrained(str(path))
+    return path
+
+
+TRF_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = ["transformer", "textvae"]
+
+[components]
+
+[components.transformer]
+factory = "transformer"
+max_batch_items = 4096
+
+[components.transformer.model]
+@architectures = "spacy-transformers.TransformerModel.v3"
+name = "MODEL_PATH"
+tokenizer_config = {"use_fast": true}
+mixed_precision = false
+
+[components.transformer.model.get_spans]
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 64
+stride = 48
+
+[components.textvae]
+factory = "textvae"
+n_topics = 6
+n_clusters = 3
+kl_warmup_steps = 10
+
+[components.textvae.model]
+@architectures = "spacy-textvae.TextVAE.v1"
+grad_factor = 1.0
+
+[components.textvae.model.tok2vec]
+@architectures = "spacy-transformers.TransformerListener.v1"
+grad_factor = 1.0
+upstream = "transformer"
+
+[components.textvae.model.tok2vec.pooling]
+@layers = "reduce_mean.v1"
+"""
+
+
+def test_transformer_listener(tmp_path, monkeypatch):
+    pytest.importorskip("spacy_transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    spacy.util.fix_random_seed(0)
+    model_path = _tiny_bert(tmp_path / "bert")
+    config = spacy.util.load_config_from_str(TRF_CONFIG.replace("MODEL_PATH", str(model_path)))
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    texts, _ = make_corpus(n_per_theme=5)
+    examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
+    optimizer = nlp.initialize(lambda: examples)
+    for i in range(2):
+        losses = nlp.update(examples[i * 8:(i + 1) * 8], sgd=optimizer)
+        assert numpy.isfinite(losses["textvae"]) and numpy.isfinite(losses["transformer"])
+    docs = list(nlp.pipe(texts[:4]))
+    for doc in docs:
+        assert doc._.latent.shape == (6,) and numpy.isfinite(doc._.latent).all()
+        assert abs(float(doc._.topics.sum()) - 1) < 1e-5
+    nlp.to_disk(tmp_path / "pipeline")
+    nlp2 = spacy.load(tmp_path / "pipeline")
+    for a, b in zip(docs, nlp2.pipe(texts[:4])):
+        numpy.testing.assert_allclose(a._.latent, b._.latent, atol=1e-5)

@@ -1,0 +1,89 @@
+"""`spacy train` trains the component from a config, with thinc's optimizer."""
+import subprocess
+import sys
+
+import numpy
+import spacy
+from spacy.tokens import DocBin
+
+from .conftest import make_corpus
+
+CONFIG = """
+[paths]
+train = null
+dev = null
+
+[nlp]
+lang = "en"
+pipeline = ["textvae"]
+batch_size = 64
+
+[components]
+
+[components.textvae]
+factory = "textvae"
+n_topics = 6
+n_clusters = 3
+kl_warmup_steps = 10
+prior_fit_step = 5
+
+[corpora]
+
+[corpora.train]
+@readers = "spacy.Corpus.v1"
+path = ${paths.train}
+
+[corpora.dev]
+@readers = "spacy.Corpus.v1"
+path = ${paths.dev}
+
+[training]
+max_steps = 100
+eval_frequency = 10
+seed = 0
+
+[training.batcher]
+@batchers = "spacy.batch_by_sequence.v1"
+size = 16
+
+[training.optimizer]
+@optimizers = "Adam.v1"
+learn_rate = 0.002
+L2 = 0.0
+
+[training.score_weights]
+textvae_npmi = 0.5
+textvae_diversity = 0.5
+"""
+
+
+def test_spacy_train(tmp_path):
+    texts, labels = make_corpus(n_per_theme=12)
+    nlp = spacy.blank("en")
+    for name, chunk in (("train", texts[:30]), ("dev", texts[30:])):
+        DocBin(docs=[nlp.make_doc(t) for t in chunk]).to_disk(tmp_path / f"{name}.spacy")
+    # As `spacy init fill-config` does: fill in every default of the partial config.
+    (tmp_path / "partial.cfg").write_text(CONFIG, encoding="utf8")
+    fill = [sys.executable, "-m", "spacy", "init", "fill-config", str(tmp_path / "partial.cfg"),
+            str(tmp_path / "config.cfg")]
+    assert subprocess.run(fill, capture_output=True, timeout=120).returncode == 0
+    cmd = [
+        sys.executable, "-m", "spacy", "train", str(tmp_path / "config.cfg"),
+        "--output", str(tmp_path / "out"),
+        "--paths.train", str(tmp_path / "train.spacy"),
+        "--paths.dev", str(tmp_path / "dev.spacy"),
+        "--training.max_steps", "20",
+        "--components.textvae.n_topics", "5",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # The score columns spacy train prints come from the component's scorer.
+    assert "TEXTVAE" in out.stdout.upper()
+    trained = spacy.load(tmp_path / "out" / "model-last")
+    doc = trained(texts[0])
+    # The command-line override reached the component.
+    assert doc._.topics.shape == (5,) and abs(float(doc._.topics.sum()) - 1) < 1e-5
+    # spacy train stops after step max_steps (counted from 0).
+    assert trained.get_pipe("textvae").cfg["step"] in (20, 21)
+    assert numpy.isfinite(doc._.latent).all()
+    assert (tmp_path / "out" / "model-best").exists()
