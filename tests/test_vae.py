@@ -1,0 +1,121 @@
+"""The torch VAE on its own: shapes, probabilities, KL, the mixture prior."""
+import numpy
+import torch
+
+from spacy_textvae.vae import TextVAEModule
+
+
+def make_module(**kwargs):
+    torch.manual_seed(0)
+    defaults = dict(n_inputs=8, n_vocab=30, n_topics=5, n_clusters=3, hidden_width=16, dropout=0.0)
+    defaults.update(kwargs)
+    return TextVAEModule(**defaults)
+
+
+def batch(n=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pooled = torch.randn(n, 8, generator=g)
+    counts = torch.poisson(torch.full((n, 30), 0.5), generator=g)
+    return pooled, counts
+
+
+def test_forward_shapes_and_probabilities():
+    module = make_module()
+    pooled, counts = batch()
+    for training in (True, False):
+        module.train(training)
+        mu, theta, gamma, loss, recon, kl = module(pooled, counts, kl_weight=0.5)
+        assert mu.shape == (12, 5) and theta.shape == (12, 5) and gamma.shape == (12, 3)
+        assert loss.shape == recon.shape == kl.shape == (12,)
+        torch.testing.assert_close(theta.sum(1), torch.ones(12))
+        torch.testing.assert_close(gamma.sum(1), torch.ones(12))
+        assert torch.isfinite(loss).all()
+        torch.testing.assert_close(loss, recon + 0.5 * kl)
+        assert (kl >= -1e-5).all() and (recon >= 0).all()
+
+
+def test_eval_is_deterministic():
+    module = make_module().eval()
+    pooled, counts = batch()
+    a = module(pooled, counts)
+    b = module(pooled, counts)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y)
+
+
+@torch.no_grad()
+def test_kl_matches_monte_carlo():
+    """The closed-form VaDE KL equals E_q[log q(z) - log p(z|c)] weighted by γ, plus KL(γ‖π)."""
+    module = make_module()
+    with torch.no_grad():
+        module.prior_means.normal_()
+        module.prior_logits.normal_()
+    mu = torch.randn(1, 5)
+    logvar = torch.randn(1, 5) * 0.3
+    gamma = torch.softmax(torch.randn(1, 3), 1)
+    closed = module.kl_divergence(mu, logvar, gamma).detach()
+    z = mu + torch.randn(200_000, 5) * torch.exp(0.5 * logvar)
+    log_q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(1)
+    var = module.prior_var()
+    log_p = torch.stack(
+        [torch.distributions.Normal(module.prior_means[c], var[c].sqrt()).log_prob(z).sum(1) for c in range(3)], 1
+    )
+    log_pi = torch.log_softmax(module.prior_logits, 0)
+    mc = (gamma * (log_q.unsqueeze(1) - log_p)).sum(1).mean() + (gamma * (gamma.log() - log_pi)).sum()
+    assert abs(float(closed) - float(mc)) < 0.05 * max(1.0, abs(float(mc)))
+
+
+def test_gradients_reach_inputs_and_parameters():
+    module = make_module().train()
+    pooled, counts = batch()
+    pooled.requires_grad_(True)
+    loss = module(pooled, counts)[3].sum()
+    loss.backward()
+    assert pooled.grad is not None and torch.isfinite(pooled.grad).all() and pooled.grad.abs().sum() > 0
+    assert module.beta.grad is not None and module.prior_means.grad is not None
+
+
+def test_batch_of_one_in_training():
+    module = make_module().train()
+    pooled, counts = batch(n=1)
+    out = module(pooled, counts)
+    assert torch.isfinite(out[3]).all()
+
+
+def test_fit_prior_finds_separated_groups():
+    module = make_module(n_clusters=3)
+    centers = torch.tensor([[4.0, 0, 0, 0, 0], [0, 4.0, 0, 0, 0], [0, 0, 4.0, 0, 0]])
+    g = torch.Generator().manual_seed(0)
+    points = torch.cat([c + 0.2 * torch.randn(100, 5, generator=g) for c in centers])
+    module._remember(points)
+    assert module.fit_prior()
+    assert bool(module.prior_fitted)
+    module.eval()
+    gamma = module.cluster_posterior(points)
+    assign = gamma.argmax(1).numpy()
+    # Each group lands in one component, and the three components differ.
+    groups = [numpy.bincount(assign[i * 100:(i + 1) * 100], minlength=3).argmax() for i in range(3)]
+    assert len(set(groups)) == 3
+    assert all((assign[i * 100:(i + 1) * 100] == groups[i]).mean() > 0.95 for i in range(3))
+    assert (module.prior_var() >= module.min_prior_var).all()
+
+
+def test_fit_prior_needs_enough_latents():
+    module = make_module(n_clusters=3)
+    module._remember(torch.randn(4, 5))
+    assert not module.fit_prior()
+    assert not bool(module.prior_fitted)
+
+
+def test_repair_prior_reseeds_dead_components():
+    module = make_module(n_clusters=3)
+    g = torch.Generator().manual_seed(0)
+    points = torch.cat([torch.randn(100, 5, generator=g) - 3, torch.randn(100, 5, generator=g) + 3])
+    module._remember(points)
+    module.fit_prior()
+    with torch.no_grad():
+        module.prior_means[2] = 100.0  # a component far from every document
+    assert module.repair_prior() == 1
+    assert float(module.prior_means[2].abs().max()) < 20
+    share = module.cluster_posterior(points).mean(0)
+    assert float(share[2]) > 0.0
