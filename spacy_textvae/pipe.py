@@ -190,7 +190,10 @@ class TextVAE(TrainablePipe):
             "width": None,
             "n_vocab": None,
             "step": 0,
+            # Mirrors the module's flag on the host: checking it never syncs with a GPU.
+            "prior_fitted": False,
         }
+        self._warned_unfitted = False
 
     # -- state ------------------------------------------------------------------
 
@@ -249,6 +252,14 @@ class TextVAE(TrainablePipe):
         docs = list(docs)
         if not docs:
             return None
+        if not self.cfg["prior_fitted"] and not self._warned_unfitted:
+            self._warned_unfitted = True
+            logger.warning(
+                "textvae: the mixture prior was never fitted (training stopped before "
+                "prior_fit_step=%d), so every doc gets cluster 0. Train longer or lower "
+                "prior_fit_step.",
+                self._prior_fit_step(),
+            )
         return self.model.predict(docs)
 
     def set_annotations(self, docs: Iterable[Doc], output: Optional[VAEOutput]) -> None:
@@ -299,7 +310,7 @@ class TextVAE(TrainablePipe):
         background = self.topic_vocab.log_frequencies()
         if not self.model.attrs["vae_cfg"]["decoder_background"]:
             background = None
-        self.cfg.update({"width": width, "n_vocab": len(self.topic_vocab), "step": 0})
+        self.cfg.update({"width": width, "n_vocab": len(self.topic_vocab), "step": 0, "prior_fitted": False})
         self._attach_vae(background)
         logger.info(
             "textvae: %d topic words from %d docs, token vectors of width %d",
@@ -388,8 +399,9 @@ class TextVAE(TrainablePipe):
     def _maintain_prior(self) -> None:
         module = self.torch_module
         step = self.cfg["step"]
-        if not bool(module.prior_fitted):
+        if not self.cfg["prior_fitted"]:
             if step >= self._prior_fit_step() and module.fit_prior(seed=step):
+                self.cfg["prior_fitted"] = True
                 logger.info("textvae: fitted the %d-component prior at step %d", self.n_clusters, step)
         elif step % PRIOR_REPAIR_EVERY == 0:
             n = module.repair_prior()

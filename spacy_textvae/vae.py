@@ -232,9 +232,10 @@ class TextVAEModule(nn.Module):
     @torch.no_grad()
     def repair_prior(self, min_share: float = 0.2) -> int:
         """Re-seed components that explain (almost) no recent documents at the
-        worst-explained latents. RETURNS (int): how many were re-seeded."""
+        worst-explained latents; call only after `fit_prior`.
+        RETURNS (int): how many were re-seeded."""
         X = self.buffered_latents()
-        if not bool(self.prior_fitted) or X.shape[0] < 2 * self.n_clusters:
+        if X.shape[0] < 2 * self.n_clusters:
             return 0
         log_lik = self.component_log_likelihood(X)
         share = F.softmax(log_lik, dim=1).mean(0)

@@ -107,6 +107,7 @@ def test_fit_prior_needs_enough_latents():
     assert not bool(module.prior_fitted)
 
 
+@torch.no_grad()
 def test_repair_prior_reseeds_dead_components():
     module = make_module(n_clusters=3)
     g = torch.Generator().manual_seed(0)
