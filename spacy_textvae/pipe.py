@@ -193,7 +193,6 @@ class TextVAE(TrainablePipe):
             # Mirrors the module's flag on the host: checking it never syncs with a GPU.
             "prior_fitted": False,
         }
-        self._warned_unfitted = False
 
     # -- state ------------------------------------------------------------------
 
@@ -252,14 +251,6 @@ class TextVAE(TrainablePipe):
         docs = list(docs)
         if not docs:
             return None
-        if not self.cfg["prior_fitted"] and not self._warned_unfitted:
-            self._warned_unfitted = True
-            logger.warning(
-                "textvae: the mixture prior was never fitted (training stopped before "
-                "prior_fit_step=%d), so every doc gets cluster 0. Train longer or lower "
-                "prior_fit_step.",
-                self._prior_fit_step(),
-            )
         return self.model.predict(docs)
 
     def set_annotations(self, docs: Iterable[Doc], output: Optional[VAEOutput]) -> None:
@@ -487,6 +478,15 @@ class TextVAE(TrainablePipe):
     def _deserialize_model(self, load: Callable[[], None]) -> None:
         if self.cfg.get("width") is not None and self.cfg.get("n_vocab") is not None:
             self._attach_vae()
+            if not self.cfg.get("prior_fitted"):
+                # Not during training (spacy train evaluates before the fit step),
+                # only when a saved model is loaded.
+                logger.warning(
+                    "textvae: this model's mixture prior was never fitted (training stopped "
+                    "before prior_fit_step=%d), so every doc gets cluster 0. Train longer or "
+                    "lower prior_fit_step.",
+                    self._prior_fit_step(),
+                )
         try:
             load()
         except Exception as e:

@@ -94,12 +94,12 @@ def test_committed_demo_corpus_is_what_the_project_writes(project, tmp_path):
 
 
 def test_project_md_commands_table_in_sync(tmp_path):
-    """PROJECT.md holds the table `spacy project document` generates."""
-    copy = tmp_path / "PROJECT.md"
-    shutil.copy(ROOT / "PROJECT.md", copy)
+    """README.md holds the table `spacy project document` generates."""
+    copy = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", copy)
     project_document(ROOT, copy, no_emoji=False)
-    assert copy.read_text("utf8") == (ROOT / "PROJECT.md").read_text("utf8"), (
-        "Regenerate it: python -m spacy project document --output PROJECT.md"
+    assert copy.read_text("utf8") == (ROOT / "README.md").read_text("utf8"), (
+        "Regenerate it: python -m spacy project document --output README.md"
     )
 
 
