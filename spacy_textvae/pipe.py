@@ -73,6 +73,7 @@ def install_extensions() -> None:
         "max_vocab_size": 5000,
         "remove_stop_words": True,
         "extra_stop_words": [],
+        "topic_word_relevance": 0.6,
         "scorer": {"@scorers": "spacy-textvae.textvae_scorer.v1"},
     },
     default_score_weights={
@@ -98,6 +99,7 @@ def make_textvae(
     max_vocab_size: int,
     remove_stop_words: bool,
     extra_stop_words: List[str],
+    topic_word_relevance: float,
     scorer: Optional[Callable],
 ) -> "TextVAE":
     """Construct a TextVAE component (see `TextVAE` for the arguments)."""
@@ -115,6 +117,7 @@ def make_textvae(
         max_vocab_size=max_vocab_size,
         remove_stop_words=remove_stop_words,
         extra_stop_words=extra_stop_words,
+        topic_word_relevance=topic_word_relevance,
         scorer=scorer,
     )
 
@@ -140,6 +143,8 @@ class TextVAE(TrainablePipe):
     max_vocab_size (int): At most this many topic words, the most frequent.
     remove_stop_words (bool): Leave stop words out of the topic vocabulary.
     extra_stop_words (List[str]): More words to leave out.
+    topic_word_relevance (float): λ in [0, 1] ranking topic words by
+        λ·log p(w | topic) + (1 − λ)·log lift (see `topic_word_scores`).
     scorer (Optional[Callable]): The scoring method.
     """
 
@@ -159,12 +164,17 @@ class TextVAE(TrainablePipe):
         max_vocab_size: int = 5000,
         remove_stop_words: bool = True,
         extra_stop_words: Sequence[str] = (),
+        topic_word_relevance: float = 0.6,
         scorer: Optional[Callable] = None,
     ) -> None:
         if n_topics < 2:
             raise ValueError(f"[textvae] n_topics must be >= 2, not {n_topics}.")
         if n_clusters < 1:
             raise ValueError(f"[textvae] n_clusters must be >= 1, not {n_clusters}.")
+        if not 0.0 <= topic_word_relevance <= 1.0:
+            raise ValueError(
+                f"[textvae] topic_word_relevance must be in [0, 1], not {topic_word_relevance}."
+            )
         if kl_warmup_steps < 0:
             raise ValueError(f"[textvae] kl_warmup_steps must be >= 0, not {kl_warmup_steps}.")
         install_extensions()
@@ -172,6 +182,8 @@ class TextVAE(TrainablePipe):
         self.model = model
         self.name = name
         self.scorer = scorer
+        # Not in cfg: a reading setting, so a config override at load time wins.
+        self.topic_word_relevance = float(topic_word_relevance)
         self.topic_vocab = TopicVocab(
             attr=vocab_attr,
             min_df=min_df,
@@ -402,34 +414,67 @@ class TextVAE(TrainablePipe):
     # -- topics -----------------------------------------------------------------
 
     def topic_word_matrix(self) -> numpy.ndarray:
-        """Each topic's distribution over the topic vocabulary (softmax of the
-        decoder weights).
+        """p(word | topic): the decoder's word distribution for a document made
+        of one topic only (θ = one-hot), as the trained model applies it
+        (batch-norm running statistics and background included).
 
         RETURNS (numpy.ndarray): float32 array (n_topics, n_vocab), rows sum to 1.
         """
-        beta = self.torch_module.beta.detach().float()
-        probs = beta.softmax(dim=1).cpu().numpy()
-        return probs.astype("float32")
+        return numpy.exp(self._topic_log_probs()).astype("float32")
 
-    def topic_word_weights(self, top_n: int = 10) -> List[List[Tuple[str, float]]]:
-        """Each topic's `top_n` words with their probability under the topic.
+    def _topic_log_probs(self) -> numpy.ndarray:
+        import torch
+
+        module = self.torch_module
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            eye = torch.eye(self.n_topics, device=module.beta.device)
+            log_probs = module.decode(eye).float().cpu().numpy()
+        module.train(was_training)
+        return log_probs
+
+    def topic_word_scores(self, relevance: Optional[float] = None) -> numpy.ndarray:
+        """Relevance of each word to each topic (Sievert & Shirley 2014):
+        λ·log p(w | k) + (1 − λ)·log(p(w | k) / p(w)), with p(w) the word's corpus
+        frequency. λ = 1 ranks by probability (frequent words, coherent but
+        shared between topics), λ = 0 by lift (distinctive, rarer words).
+
+        relevance (Optional[float]): λ in [0, 1]; None uses the component's
+            `topic_word_relevance` setting.
+        RETURNS (numpy.ndarray): float32 array (n_topics, n_vocab).
+        """
+        lam = self.topic_word_relevance if relevance is None else float(relevance)
+        if not 0.0 <= lam <= 1.0:
+            raise ValueError(f"[textvae] relevance must be in [0, 1], not {lam}.")
+        log_probs = self._topic_log_probs()
+        log_freq = self.topic_vocab.log_frequencies()[None, :]
+        return (log_probs - (1.0 - lam) * log_freq).astype("float32")
+
+    def topic_word_weights(
+        self, top_n: int = 10, relevance: Optional[float] = None
+    ) -> List[List[Tuple[str, float]]]:
+        """Each topic's `top_n` most relevant words with p(word | topic).
 
         top_n (int): Words per topic.
-        RETURNS (List[List[Tuple[str, float]]]): One list per topic, best first.
+        relevance (Optional[float]): λ of `topic_word_scores`; None: the setting.
+        RETURNS (List[List[Tuple[str, float]]]): One list per topic, most relevant first.
         """
+        scores = self.topic_word_scores(relevance)
         probs = self.topic_word_matrix()
-        top_n = min(top_n, probs.shape[1])
-        order = numpy.argsort(-probs, axis=1, kind="stable")[:, :top_n]
+        top_n = min(top_n, scores.shape[1])
+        order = numpy.argsort(-scores, axis=1, kind="stable")[:, :top_n]
         words = self.topic_vocab.words
         return [[(words[j], float(probs[k, j])) for j in row] for k, row in enumerate(order)]
 
-    def topic_words(self, top_n: int = 10) -> List[List[str]]:
-        """Each topic's `top_n` words, best first.
+    def topic_words(self, top_n: int = 10, relevance: Optional[float] = None) -> List[List[str]]:
+        """Each topic's `top_n` most relevant words (see `topic_word_scores`).
 
         top_n (int): Words per topic.
+        relevance (Optional[float]): λ of `topic_word_scores`; None: the setting.
         RETURNS (List[List[str]]): One list per topic.
         """
-        return [[w for w, _ in topic] for topic in self.topic_word_weights(top_n)]
+        return [[w for w, _ in topic] for topic in self.topic_word_weights(top_n, relevance)]
 
     # -- scoring ----------------------------------------------------------------
 

@@ -89,13 +89,30 @@ def test_topic_words(trained):
     vocab = set(pipe.topic_vocab.words)
     assert all(w in vocab for ws in words for w in ws)
     weights = pipe.topic_word_weights(top_n=5)
-    for topic, ws in zip(weights, words):
-        assert [w for w, _ in topic] == ws
-        probs = [p for _, p in topic]
-        assert probs == sorted(probs, reverse=True) and all(0 < p <= 1 for p in probs)
     matrix = pipe.topic_word_matrix()
     assert matrix.shape == (SMALL_CONFIG["n_topics"], len(vocab))
     numpy.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-5)
+    index = {w: i for i, w in enumerate(pipe.topic_vocab.words)}
+    scores = pipe.topic_word_scores()
+    for k, (topic, ws) in enumerate(zip(weights, words)):
+        assert [w for w, _ in topic] == ws
+        # Weights are p(word | topic); the ranking follows the relevance scores.
+        for w, p in topic:
+            assert abs(p - matrix[k, index[w]]) < 1e-6
+        ranked = [scores[k, index[w]] for w in ws]
+        assert ranked == sorted(ranked, reverse=True)
+        assert ranked[-1] >= numpy.sort(scores[k])[-5]
+    # relevance=1 ranks by probability alone; relevance=0 by lift.
+    by_prob = pipe.topic_word_weights(top_n=5, relevance=1.0)
+    for k, topic in enumerate(by_prob):
+        probs = [p for _, p in topic]
+        assert probs == sorted(probs, reverse=True)
+        assert abs(probs[0] - matrix[k].max()) < 1e-6
+    lift = numpy.log(matrix) - pipe.topic_vocab.log_frequencies()[None, :]
+    for k, ws in enumerate(pipe.topic_words(top_n=3, relevance=0.0)):
+        assert index[ws[0]] == int(numpy.argmax(lift[k]))
+    with pytest.raises(ValueError, match="relevance"):
+        pipe.topic_words(relevance=1.5)
 
 
 def test_learning_lowers_loss(trained):
