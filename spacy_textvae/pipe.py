@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy
 import srsly
+import torch
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -423,8 +424,6 @@ class TextVAE(TrainablePipe):
         return numpy.exp(self._topic_log_probs()).astype("float32")
 
     def _topic_log_probs(self) -> numpy.ndarray:
-        import torch
-
         module = self.torch_module
         was_training = module.training
         module.eval()
