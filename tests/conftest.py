@@ -84,3 +84,26 @@ def trained(corpus):
     nlp.add_pipe("textvae", config=SMALL_CONFIG)
     history = train(nlp, texts)
     return nlp, history
+
+
+def build_tiny_bert(path, words):
+    """A randomly initialised two-layer BERT with a word-piece tokenizer (whole
+    `words` plus single letters, so any word can be split), built offline and
+    saved like a Hugging Face model directory. RETURNS the path."""
+    transformers = pytest.importorskip("transformers")
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    pieces = [*letters, *(f"##{c}" for c in letters), ".", ",", "'"]
+    vocab = special + pieces + sorted(set(words) - set(pieces))
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    tokenizer = transformers.BertTokenizerFast(
+        vocab_file=str(path / "vocab.txt"), do_lower_case=True, model_max_length=512
+    )
+    tokenizer.save_pretrained(str(path))
+    bert_config = transformers.BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )
+    transformers.BertModel(bert_config).save_pretrained(str(path))
+    return path

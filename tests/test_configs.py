@@ -13,6 +13,8 @@ from spacy.util import load_config, load_model_from_config
 from spacy_textvae.cli import preprocess_corpus
 from spacy_textvae.demo_corpus import generate_demo_docs
 
+from .conftest import build_tiny_bert
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "configs"
 CONFIGS = ["cpu", "shared", "trf"]
@@ -36,28 +38,13 @@ def spacy_corpus(tmp_path_factory):
 def tiny_bert(tmp_path_factory):
     """A randomly initialised two-layer BERT with a word-piece tokenizer, built
     offline and saved like a Hugging Face model directory."""
-    transformers = pytest.importorskip("transformers")
     pytest.importorskip("spacy_transformers")
     path = tmp_path_factory.mktemp("tiny_bert")
-    letters = "abcdefghijklmnopqrstuvwxyz"
     # Whole words of the demo corpus, so a 128-token span stays well under 512 pieces.
     words = set()
     for record in generate_demo_docs(n_docs=200, seed=0):
         words.update(w for w in record["text"].lower().replace(".", " ").replace(",", " ").split() if w.isalpha())
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    pieces = [*letters, *(f"##{c}" for c in letters), ".", ",", "'"]
-    vocab = special + pieces + sorted(words - set(pieces))
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    tokenizer = transformers.BertTokenizerFast(
-        vocab_file=str(path / "vocab.txt"), do_lower_case=True, model_max_length=512
-    )
-    tokenizer.save_pretrained(str(path))
-    bert_config = transformers.BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512,
-    )
-    transformers.BertModel(bert_config).save_pretrained(str(path))
-    return path
+    return build_tiny_bert(path, words)
 
 
 def overrides_for(name: str, corpus: Path, tiny_bert_path=None) -> dict:

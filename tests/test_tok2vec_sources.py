@@ -5,7 +5,7 @@ import pytest
 import spacy
 from spacy.training import Example
 
-from .conftest import make_corpus
+from .conftest import build_tiny_bert, make_corpus
 
 SHARED_TOK2VEC_CONFIG = """
 [nlp]
@@ -74,24 +74,6 @@ def test_shared_tok2vec_listener(grad_factor):
     assert doc.tensor.shape == (len(doc), 32)
 
 
-def _tiny_bert(path):
-    transformers = pytest.importorskip("transformers")
-
-
-    words = sorted({w.lower().strip(".,") for t in make_corpus(n_per_theme=5)[0] for w in t.split()})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    tokenizer = transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
-    tokenizer.save_pretrained(str(path))
-    config = transformers.BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
-    )
-    transformers.BertModel(config).save_pretrained(str(path))
-    return path
-
-
 TRF_CONFIG = """
 [nlp]
 lang = "en"
@@ -139,7 +121,8 @@ def test_transformer_listener(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     spacy.util.fix_random_seed(0)
-    model_path = _tiny_bert(tmp_path / "bert")
+    words = {w.lower().strip(".,") for t in make_corpus(n_per_theme=5)[0] for w in t.split()}
+    model_path = build_tiny_bert(tmp_path / "bert", words)
     config = spacy.util.load_config_from_str(TRF_CONFIG.replace("MODEL_PATH", str(model_path)))
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     texts, _ = make_corpus(n_per_theme=5)
