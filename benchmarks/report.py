@@ -52,26 +52,23 @@ def render(records: List[Dict[str, Any]]) -> str:
                 clusters["k-means on textvae doc._.latent (two steps)"].append({**km, "seed": r.get("seed")})
     systems = sorted({s for s, _ in topics} | set(clusters))
     ks = sorted({k for _, k in topics})
-    head = ["system"] + [f"K={k} NPMI / TD" for k in ks] + ["fit s (K=20)", "clusters NMI / ARI / purity", "seeds"]
+    head = ["system"] + [f"K={k} NPMI / TD" for k in ks] + ["fit s (K=20)", "clusters NMI / ARI / purity"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for system in systems:
         row = [system]
-        seeds = set()
         for k in ks:
             runs = topics.get((system, k), [])
-            seeds |= {r.get("seed") for r in runs}
             row.append(f"{fmt(median([r.get('npmi') for r in runs]))} / {fmt(median([r.get('td') for r in runs]))}"
-                       if runs else "—")
+                       f" ({len(runs)})" if runs else "—")
         runs20 = topics.get((system, 20), [])
         row.append(fmt(median([r.get("fit_seconds") for r in runs20]), 1) if runs20 else "—")
         cl = clusters.get(system, [])
-        seeds |= {r.get("seed") for r in cl}
-        row.append(" / ".join(fmt(median([r.get(m) for r in cl])) for m in ("nmi", "ari", "purity")) if cl else "—")
-        row.append(str(len(seeds - {None})) or "—")
+        row.append(" / ".join(fmt(median([r.get(m) for r in cl])) for m in ("nmi", "ari", "purity"))
+                   + f" ({len(cl)})" if cl else "—")
         lines.append("| " + " | ".join(row) + " |")
     note = ("\nNPMI: gensim `c_npmi` (top 10 words, window 10) over the OCTIS-format corpus itself; "
             "TD: unique share of the top-25 words; clusters: raw 20 Newsgroups, trained on train, "
-            "scored on test against the 20 labels. Medians over the seeds shown.\n")
+            "scored on test against the 20 labels. Medians over seeds; (n) = number of seeds.\n")
     return "\n".join(lines) + "\n" + note
 
 

@@ -199,8 +199,9 @@ def parse_args(argv=None):
                         "and, if importable, spacy_textvae.metrics.npmi_coherence")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/baselines.json"))
     p.add_argument("--from-json", type=Path, nargs="+", default=None,
-                   help="only print the table for existing result files (merged), e.g. the "
-                        "per-system runs; --systems/--k select rows/columns")
+                   help="no fitting: merge existing result files (e.g. the per-system runs), "
+                        "print their table and write the merged records to --out; "
+                        "--systems/--k select rows/columns")
     return p.parse_args(argv)
 
 
@@ -222,7 +223,18 @@ def main(argv=None):
               f"from {len(args.from_json)} result files, summed wall "
               f"{sum(m['wall_seconds'] for m in metas):.0f}s)\n")
         systems = [s for s in args.systems if any(r["system"] == s for r in records)]
-        print(markdown_table(records, args.k, systems))
+        table = markdown_table(records, args.k, systems)
+        print(table)
+        if args.out.resolve() not in {Path(f).resolve() for f in args.from_json}:
+            topics = {}
+            for fn in args.from_json:
+                topics.update(json.loads(Path(fn).read_text()).get("topics", {}))
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            with open(args.out, "w") as f:
+                json.dump(dict(meta=dict(merged_from=[str(x) for x in args.from_json],
+                                         runs=metas, table=table),
+                               records=records, topics=topics), f, indent=1)
+            print(f"\nwrote merged {args.out}")
         return
     records: List[dict] = []
     topics_store: Dict[str, List[List[str]]] = {}
