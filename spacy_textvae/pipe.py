@@ -203,7 +203,7 @@ class TextVAE(TrainablePipe):
             "width": None,
             "n_vocab": None,
             "step": 0,
-            # Mirrors the module's flag on the host: checking it never syncs with a GPU.
+            # Whether fit_prior() has run; kept on the host so checking it never syncs a GPU.
             "prior_fitted": False,
         }
 

@@ -97,7 +97,6 @@ class TextVAEModule(nn.Module):
         self.prior_raw_var = nn.Parameter(
             torch.full((n_clusters, n_topics), _inv_softplus(dir_var - min_prior_var))
         )
-        self.register_buffer("prior_fitted", torch.zeros((), dtype=torch.bool))
         # Recent posterior means seen in training, to fit and repair the mixture.
         self.register_buffer("latent_buffer", torch.zeros(buffer_size, n_topics), persistent=False)
         # A python int, not a tensor: reading it never synchronises with the GPU.
@@ -226,7 +225,6 @@ class TextVAEModule(nn.Module):
         self.prior_means.data.copy_(centers)
         self.prior_raw_var.data.copy_(_inv_softplus(var - self.min_prior_var))
         self.prior_logits.data.zero_()
-        self.prior_fitted.fill_(True)
         return True
 
     @torch.no_grad()

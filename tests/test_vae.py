@@ -89,7 +89,6 @@ def test_fit_prior_finds_separated_groups():
     points = torch.cat([c + 0.2 * torch.randn(100, 5, generator=g) for c in centers])
     module._remember(points)
     assert module.fit_prior()
-    assert bool(module.prior_fitted)
     module.eval()
     gamma = module.cluster_posterior(points)
     assign = gamma.argmax(1).numpy()
@@ -104,7 +103,8 @@ def test_fit_prior_needs_enough_latents():
     module = make_module(n_clusters=3)
     module._remember(torch.randn(4, 5))
     assert not module.fit_prior()
-    assert not bool(module.prior_fitted)
+    # Unfitted, every component is still the same Dirichlet approximation.
+    assert torch.equal(module.prior_means, torch.zeros_like(module.prior_means))
 
 
 @torch.no_grad()
