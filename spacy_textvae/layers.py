@@ -8,7 +8,7 @@ import srsly
 import torch
 from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
-from thinc.types import Floats1d, Floats2d, Ragged
+from thinc.types import Floats1d, Floats2d
 
 from .vae import TextVAEModule
 

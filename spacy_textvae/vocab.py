@@ -1,5 +1,5 @@
 """The topic vocabulary: which words the VAE reconstructs, and the doc → bag-of-words lookup."""
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Sequence
 
 import numpy
 import srsly

@@ -1,4 +1,4 @@
-"""The project's command-line steps (spacy_textvae.cli): reading raw inputs,
+"""The project's command-line steps (spacy_textvae.cli, .corpus, .newsgroups, .reports): reading raw inputs,
 writing .spacy corpora, errors on bad files, evaluation and topic reports,
 the demo corpus and the 20 Newsgroups conversion."""
 import csv
@@ -14,8 +14,8 @@ import srsly
 from spacy.training import Corpus
 from typer.testing import CliRunner
 
-from spacy_textvae import cli
-from spacy_textvae.cli import InputError, preprocess_corpus, read_records
+from spacy_textvae import cli, newsgroups
+from spacy_textvae.corpus import InputError, preprocess_corpus, read_records
 from spacy_textvae.demo_corpus import THEMES, generate_demo_docs, write_demo_corpus
 
 SHARED_20NG = Path(__file__).resolve().parents[2] / "shared" / "data" / "20newsgroups"
@@ -293,9 +293,9 @@ def test_clean_newsgroup_post_follows_sklearn_rules():
         "My engine is fine.\nIt runs well.\n\n--\nBob\n"
     )
     # The footer cut is at the last blank-or-dashes line ("--"), as scikit-learn does.
-    assert cli.clean_newsgroup_post(raw) == "My engine is fine.\nIt runs well.\n"
-    assert cli.strip_newsgroup_header("no blank line") == ""
-    assert cli.strip_newsgroup_footer("one line only") == "one line only"
+    assert newsgroups.clean_newsgroup_post(raw) == "My engine is fine.\nIt runs well.\n"
+    assert newsgroups.strip_newsgroup_header("no blank line") == ""
+    assert newsgroups.strip_newsgroup_footer("one line only") == "one line only"
 
 
 def test_convert_20ng_archive(tmp_path):
@@ -305,7 +305,7 @@ def test_convert_20ng_archive(tmp_path):
         ("20news-bydate-test/sci.space/9", "Subject: c\n\nMoon caf\xe9.\n"),
     ]
     archive = make_archive(tmp_path / "20news-bydate.tar.gz", posts)
-    counts = cli.convert_20newsgroups(archive, tmp_path / "out", progress=False)
+    counts = newsgroups.convert_20newsgroups(archive, tmp_path / "out", progress=False)
     assert counts == {"train": 2, "test": 1}
     train = list(srsly.read_gzip_jsonl(tmp_path / "out" / "train.jsonl.gz"))
     assert [r["id"] for r in train] == ["train/rec.autos/1", "train/sci.space/2"]
@@ -314,10 +314,10 @@ def test_convert_20ng_archive(tmp_path):
     assert test[0]["raw"].endswith("Moon caf\xe9.\n")
     # Byte-identical on a rebuild (gzip written with mtime 0).
     first = (tmp_path / "out" / "train.jsonl.gz").read_bytes()
-    cli.convert_20newsgroups(archive, tmp_path / "out", progress=False)
+    newsgroups.convert_20newsgroups(archive, tmp_path / "out", progress=False)
     assert (tmp_path / "out" / "train.jsonl.gz").read_bytes() == first
     with pytest.raises(InputError, match="not found"):
-        cli.convert_20newsgroups(tmp_path / "missing.tar.gz", tmp_path / "out")
+        newsgroups.convert_20newsgroups(tmp_path / "missing.tar.gz", tmp_path / "out")
 
 
 @pytest.mark.skipif(not (SHARED_20NG / "test.jsonl.gz").exists(), reason="needs ../shared/data/20newsgroups")
@@ -332,7 +332,7 @@ def test_convert_20ng_matches_reference_cleaning(tmp_path):
             break
     posts = [(f"20news-bydate-test/{r['label']}/{r['id'].rsplit('/', 1)[1]}", r["raw"]) for r in records]
     archive = make_archive(tmp_path / "20ng.tar.gz", posts)
-    cli.convert_20newsgroups(archive, tmp_path / "out", progress=False)
+    newsgroups.convert_20newsgroups(archive, tmp_path / "out", progress=False)
     got = {r["id"]: r for r in srsly.read_gzip_jsonl(tmp_path / "out" / "test.jsonl.gz")}
     for rec in records:
         assert got[rec["id"]]["text"] == rec["text"], rec["id"]

@@ -10,7 +10,7 @@ from spacy.cli.debug_config import debug_config
 from spacy.cli.train import train
 from spacy.util import load_config, load_model_from_config
 
-from spacy_textvae.cli import preprocess_corpus
+from spacy_textvae.corpus import preprocess_corpus
 from spacy_textvae.demo_corpus import generate_demo_docs
 
 from .conftest import build_tiny_bert

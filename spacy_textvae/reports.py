@@ -1,0 +1,123 @@
+"""Reports on a trained pipeline: its scores on a corpus and its topics."""
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from tqdm import tqdm
+
+from .corpus import InputError
+
+
+def _load_examples(nlp, data_path: Path) -> list:
+    from spacy.training import Corpus
+
+    data_path = Path(data_path)
+    if not data_path.exists():
+        raise InputError(f"Corpus not found: {data_path}. Run the 'preprocess' step first.")
+    return list(Corpus(data_path)(nlp))
+
+
+def _find_textvae(nlp, component: Optional[str]):
+    if component:
+        if component not in nlp.pipe_names:
+            raise InputError(f"No component '{component}' in the pipeline (it has: {', '.join(nlp.pipe_names)}).")
+        return nlp.get_pipe(component)
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory == "textvae":
+            return nlp.get_pipe(name)
+    raise InputError(f"The pipeline has no textvae component (it has: {', '.join(nlp.pipe_names)}).")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def evaluate_pipeline(model: Path, data_path: Path, *, batch_size: int = 64) -> Dict[str, Any]:
+    """Run the pipeline on a corpus and return every score its components report.
+
+    model (Path): The trained pipeline directory (or installed package name).
+    data_path (Path): A .spacy corpus (file or folder of shards).
+    batch_size (int): Docs per batch.
+    RETURNS (Dict[str, Any]): The scores (JSON-serialisable).
+    """
+    import spacy
+
+    nlp = spacy.load(model)
+    examples = _load_examples(nlp, data_path)
+    scores = nlp.evaluate(examples, batch_size=batch_size)
+    return _jsonable(scores)
+
+
+def topic_report(
+    model: Path,
+    data_path: Path,
+    *,
+    top_n: int = 10,
+    component: Optional[str] = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> Dict[str, Any]:
+    """Each topic's top words, weights and size (the docs whose largest topic it
+    is) on a corpus, plus the gold labels most common among those docs.
+
+    model (Path): The trained pipeline.
+    data_path (Path): A .spacy corpus.
+    top_n (int): Words per topic.
+    component (Optional[str]): Name of the textvae component (default: the first).
+    batch_size (int): Docs per batch.
+    progress (bool): Show a progress bar on a terminal.
+    RETURNS (Dict[str, Any]): {"n_docs", "topics": [{"id", "size", "share",
+        "words", "weights", "labels"}], "clusters": {cluster: size}}.
+    """
+    import numpy
+    import spacy
+
+    nlp = spacy.load(model)
+    pipe = _find_textvae(nlp, component)
+    examples = _load_examples(nlp, data_path)
+    texts = (eg.reference.text for eg in examples)
+    golds = []
+    for eg in examples:
+        cats = eg.reference.cats
+        golds.append(max(cats, key=cats.__getitem__) if cats else None)
+    top_topic: List[int] = []
+    clusters: Counter = Counter()
+    docs = nlp.pipe(texts, batch_size=batch_size)
+    for doc in tqdm(docs, total=len(examples), desc="Topics", unit="doc", leave=False, disable=None if progress else True):
+        topics = doc._.get("topics")
+        top_topic.append(int(numpy.argmax(topics)) if topics is not None and len(topics) else -1)
+        if doc._.get("cluster") is not None:
+            clusters[int(doc._.cluster)] += 1
+    weights = pipe.topic_word_weights(top_n)
+    n_docs = len(examples)
+    result = []
+    for k, words in enumerate(weights):
+        members = [i for i, t in enumerate(top_topic) if t == k]
+        labels = Counter(golds[i] for i in members if golds[i] is not None)
+        result.append(
+            {
+                "id": k,
+                "size": len(members),
+                "share": len(members) / n_docs if n_docs else 0.0,
+                "words": [w for w, _ in words],
+                "weights": [round(float(p), 6) for _, p in words],
+                "labels": dict(labels.most_common(3)),
+            }
+        )
+    return {
+        "model": str(model),
+        "data": str(data_path),
+        "component": pipe.name,
+        "n_docs": n_docs,
+        "topics": result,
+        "clusters": {str(c): n for c, n in sorted(clusters.items())},
+    }
+
+
+# -- 20 Newsgroups ---------------------------------------------------------------
