@@ -218,7 +218,7 @@ def fit_gensim_lda(docs: Docs, k: int, seed: int, test_docs: Optional[Docs] = No
     (the sklearn count matrix is handed to gensim, so vocabularies match exactly).
     Topics = top words of ``get_topics()``; clusters = argmax of the doc-topic
     distribution (``minimum_probability=0``)."""
-    from gensim.matutils import Sparse2Corpus, corpus2dense
+    from gensim.matutils import Sparse2Corpus
     from gensim.models import LdaMulticore
 
     mk = dict(GENSIM_LDA_DEFAULTS)

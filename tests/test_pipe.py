@@ -5,7 +5,6 @@ import sys
 import numpy
 import pytest
 import spacy
-from spacy.tokens import Doc
 
 from spacy_textvae import TextVAE
 

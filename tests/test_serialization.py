@@ -1,6 +1,5 @@
 """Saving and loading: identical outputs, extensions that travel with docs,
 clear errors for damaged directories."""
-import shutil
 
 import numpy
 import pytest
