@@ -7,6 +7,7 @@ Run `python -m spacy_textvae.cli --help` for the list of commands.
 from pathlib import Path
 from typing import Optional
 
+import srsly
 import typer
 from wasabi import msg
 
@@ -31,6 +32,12 @@ def _setup_gpu(gpu_id: int) -> None:
         import spacy
 
         spacy.require_gpu(gpu_id)
+
+
+def _save_json(path: Path, data: object, what: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(path, data)
+    msg.good(f"Saved {what} to {path}")
 
 
 def _fail(e: Exception) -> None:
@@ -94,11 +101,7 @@ def evaluate_cli(
     rows = [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in scores.items() if isinstance(v, (int, float)) or v is None]
     msg.table(rows, header=("score", "value"), divider=True, title="Results")
     if output is not None:
-        import srsly
-
-        output.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(output, scores)
-        msg.good(f"Saved scores to {output}")
+        _save_json(output, scores, "scores")
 
 
 @app.command("topics")
@@ -127,11 +130,7 @@ def topics_cli(
     header = ("topic", "size", f"top {top_n} words", "gold labels of its docs")
     msg.table(rows, header=header, divider=True, aligns=("r", "r", "l", "l"), max_col=200)
     if output is not None:
-        import srsly
-
-        output.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(output, report)
-        msg.good(f"Saved topics to {output}")
+        _save_json(output, report, "topics")
 
 
 @app.command("demo-corpus")

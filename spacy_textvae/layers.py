@@ -247,7 +247,6 @@ def attach_vae(
         background=None if background is None else torch.as_tensor(background),
     )
     vae = build_torch_vae(module, mixed_precision=cfg["mixed_precision"])
-    layers = [layer for layer in model.layers if layer.name != vae.name]
-    model._layers = layers + [vae]
+    model.layers[:] = [layer for layer in model.layers if layer.name != vae.name] + [vae]
     model.set_ref("vae", vae)
     return vae

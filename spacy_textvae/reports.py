@@ -3,14 +3,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import numpy
+import spacy
+from spacy.training import Corpus
 from tqdm import tqdm
 
 from .corpus import InputError
 
 
 def _load_examples(nlp, data_path: Path) -> list:
-    from spacy.training import Corpus
-
     data_path = Path(data_path)
     if not data_path.exists():
         raise InputError(f"Corpus not found: {data_path}. Run the 'preprocess' step first.")
@@ -46,8 +47,6 @@ def evaluate_pipeline(model: Path, data_path: Path, *, batch_size: int = 64) -> 
     batch_size (int): Docs per batch.
     RETURNS (Dict[str, Any]): The scores (JSON-serialisable).
     """
-    import spacy
-
     nlp = spacy.load(model)
     examples = _load_examples(nlp, data_path)
     scores = nlp.evaluate(examples, batch_size=batch_size)
@@ -75,9 +74,6 @@ def topic_report(
     RETURNS (Dict[str, Any]): {"n_docs", "topics": [{"id", "size", "share",
         "words", "weights", "labels"}], "clusters": {cluster: size}}.
     """
-    import numpy
-    import spacy
-
     nlp = spacy.load(model)
     pipe = _find_textvae(nlp, component)
     examples = _load_examples(nlp, data_path)
@@ -96,9 +92,10 @@ def topic_report(
             clusters[int(doc._.cluster)] += 1
     weights = pipe.topic_word_weights(top_n)
     n_docs = len(examples)
+    top = numpy.asarray(top_topic, dtype="int64")
     result = []
     for k, words in enumerate(weights):
-        members = [i for i, t in enumerate(top_topic) if t == k]
+        members = numpy.flatnonzero(top == k)
         labels = Counter(golds[i] for i in members if golds[i] is not None)
         result.append(
             {
@@ -118,6 +115,3 @@ def topic_report(
         "topics": result,
         "clusters": {str(c): n for c, n in sorted(clusters.items())},
     }
-
-
-# -- 20 Newsgroups ---------------------------------------------------------------

@@ -178,9 +178,7 @@ class TextVAEModule(nn.Module):
         recon = -(counts * log_probs).sum(1)
         kl = self.kl_divergence(mu, logvar, gamma)
         loss = recon + kl_weight * kl
-        if not self.training:
-            theta = F.softmax(mu, dim=1)
-            gamma = self.cluster_posterior(mu)
+        # In eval z = μ, so θ and γ above are already the posterior-mean values.
         return mu, theta, gamma, loss, recon, kl
 
     # -- the mixture prior: fitting and repair ------------------------------
