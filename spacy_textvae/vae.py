@@ -1,6 +1,12 @@
 """The PyTorch VAE: encoder, logistic-normal topics, product-of-experts decoder,
 and a Gaussian-mixture prior learned jointly (VaDE-style one-step clustering).
 
+The mixture has equal weights and one diagonal variance shared by all
+components (a tied covariance, as in linear discriminant analysis), so p(c | z)
+ranks components by a scaled distance to their means, like k-means. With
+learned weights and per-component variances a few broad components absorbed
+most documents on 20 Newsgroups (see benchmarks/NOTES_textvae.md).
+
 References: Srivastava & Sutton 2017 (ProdLDA), Miao et al. 2017 (NVDM-GSM),
 Jiang et al. 2017 (VaDE).
 """
@@ -37,7 +43,8 @@ class TextVAEModule(nn.Module):
     n_clusters (int): Number of mixture components of the prior.
     hidden_width (int): Width of the encoder's hidden layers.
     dropout (float): Dropout on the encoder's hidden layer and on θ.
-    encoder_bow (bool): Feed log(1 + counts) of the bag of words to the encoder.
+    encoder_bow (bool): Feed the bag of words to the encoder, as log(1 + counts)
+        scaled to unit L2 norm (so document length does not set the scale).
     decoder_batchnorm (bool): Batch-normalise the decoder logits (against
         component collapse, as in ProdLDA).
     background (Optional[Tensor]): Fixed log corpus frequency per word, added
@@ -92,11 +99,9 @@ class TextVAEModule(nn.Module):
         # Prior: before it is fitted every component is the Laplace approximation
         # of a symmetric Dirichlet(1) in softmax basis, so the model starts as ProdLDA.
         dir_var = 1.0 - 1.0 / n_topics if n_topics > 1 else 1.0
-        self.prior_logits = nn.Parameter(torch.zeros(n_clusters))
         self.prior_means = nn.Parameter(torch.zeros(n_clusters, n_topics))
-        self.prior_raw_var = nn.Parameter(
-            torch.full((n_clusters, n_topics), _inv_softplus(dir_var - min_prior_var))
-        )
+        # One variance per latent dimension, shared by all components.
+        self.prior_raw_var = nn.Parameter(torch.full((1, n_topics), _inv_softplus(dir_var - min_prior_var)))
         # Recent posterior means seen in training, to fit and repair the mixture.
         self.register_buffer("latent_buffer", torch.zeros(buffer_size, n_topics), persistent=False)
         # A python int, not a tensor: reading it never synchronises with the GPU.
@@ -105,14 +110,21 @@ class TextVAEModule(nn.Module):
     # -- the pieces ---------------------------------------------------------
 
     def prior_var(self) -> Tensor:
+        """The prior's variance per latent dimension, (1, n_topics), shared by all components."""
         return F.softplus(self.prior_raw_var) + self.min_prior_var
+
+    def log_mixture_weights(self) -> Tensor:
+        """log π_c: the components have equal, fixed weights. (Learned weights let
+        a few components take most documents.)"""
+        return torch.full((self.n_clusters,), -math.log(self.n_clusters), device=self.prior_means.device)
 
     def encode(self, pooled: Tensor, counts: Tensor) -> Tuple[Tensor, Tensor]:
         parts = []
         if self.input_norm is not None:
             parts.append(self.input_norm(pooled))
         if self.encoder_bow:
-            parts.append(torch.log1p(counts))
+            bow = torch.log1p(counts)
+            parts.append(bow / bow.norm(dim=1, keepdim=True).clamp_min(1e-6))
         h = self.encoder(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
         mu = self.bn_mu(self.fc_mu(h))
         # Bounded log-variance: no overflow in exp() on odd inputs.
@@ -124,7 +136,7 @@ class TextVAEModule(nn.Module):
         var = self.prior_var()
         diff = z.unsqueeze(1) - self.prior_means.unsqueeze(0)
         log_norm = -0.5 * (LOG_2PI + torch.log(var).unsqueeze(0) + diff.pow(2) / var.unsqueeze(0)).sum(-1)
-        return F.log_softmax(self.prior_logits, dim=0).unsqueeze(0) + log_norm
+        return self.log_mixture_weights().unsqueeze(0) + log_norm
 
     def cluster_posterior(self, z: Tensor) -> Tensor:
         """γ = p(c | z), (batch, n_clusters), rows summing to 1."""
@@ -132,14 +144,14 @@ class TextVAEModule(nn.Module):
 
     def kl_divergence(self, mu: Tensor, logvar: Tensor, gamma: Tensor) -> Tensor:
         """VaDE's KL(q(z, c | x) ‖ p(z, c)) with q(c | x) = γ, per document."""
-        var = self.prior_var().unsqueeze(0)  # 1 × C × D
+        var = self.prior_var().unsqueeze(0)  # 1 × 1 × D
         means = self.prior_means.unsqueeze(0)
         mu_ = mu.unsqueeze(1)
         post_var = logvar.exp().unsqueeze(1)
         kl_gauss = 0.5 * (
             torch.log(var) - logvar.unsqueeze(1) + (post_var + (mu_ - means).pow(2)) / var - 1.0
         ).sum(-1)  # B × C
-        log_pi = F.log_softmax(self.prior_logits, dim=0).unsqueeze(0)
+        log_pi = self.log_mixture_weights().unsqueeze(0)
         kl_cat = gamma * (torch.log(gamma.clamp_min(1e-10)) - log_pi)
         return (gamma * kl_gauss).sum(1) + kl_cat.sum(1)
 
@@ -199,7 +211,9 @@ class TextVAEModule(nn.Module):
     @torch.no_grad()
     def fit_prior(self, n_iter: int = 25, seed: int = 0) -> bool:
         """Fit the mixture to the buffered posterior means with k-means++
-        (VaDE's initialisation). RETURNS (bool): whether it was fitted."""
+        (VaDE's initialisation): the means are the k-means centres, the shared
+        variance the pooled within-cluster variance.
+        RETURNS (bool): whether it was fitted."""
         X = self.buffered_latents()
         C = self.n_clusters
         if X.shape[0] < 2 * C:
@@ -214,15 +228,9 @@ class TextVAEModule(nn.Module):
             nonempty = sizes > 0
             centers[nonempty] = sums[nonempty] / sizes[nonempty].unsqueeze(1)
         assign = torch.cdist(X, centers).argmin(1)
-        onehot = F.one_hot(assign, C).to(X.dtype)
-        sizes = onehot.sum(0).clamp_min(1.0)
-        var = (onehot.t() @ X.pow(2)) / sizes.unsqueeze(1) - centers.pow(2)
-        global_var = X.var(0, unbiased=False).unsqueeze(0).expand_as(var)
-        var = torch.where((onehot.sum(0) > 1).unsqueeze(1), var, global_var)
-        var = var.clamp_min(2 * self.min_prior_var)
+        var = (X - centers[assign]).pow(2).mean(0, keepdim=True).clamp_min(2 * self.min_prior_var)
         self.prior_means.data.copy_(centers)
         self.prior_raw_var.data.copy_(_inv_softplus(var - self.min_prior_var))
-        self.prior_logits.data.zero_()
         return True
 
     @torch.no_grad()
@@ -239,13 +247,7 @@ class TextVAEModule(nn.Module):
         if dead.numel() == 0:
             return 0
         worst = torch.argsort(torch.logsumexp(log_lik, dim=1))[: dead.numel()]
-        alive = share >= min_share / self.n_clusters
-        raw_var = self.prior_raw_var.data
-        typical = raw_var[alive].median(0).values if bool(alive.any()) else raw_var.mean(0)
         self.prior_means.data[dead] = X[worst]
-        self.prior_raw_var.data[dead] = typical
-        # Give the re-seeded components the average weight of the others.
-        self.prior_logits.data[dead] = self.prior_logits.data[alive].mean() if bool(alive.any()) else 0.0
         return int(dead.numel())
 
 

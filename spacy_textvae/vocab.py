@@ -37,7 +37,7 @@ class TopicVocab:
         attr: str = "LOWER",
         min_df: float = 2,
         max_df: float = 0.7,
-        max_size: int = 5000,
+        max_size: int = 10000,
         remove_stop_words: bool = True,
         extra_stop_words: Sequence[str] = (),
     ) -> None:

@@ -49,18 +49,18 @@ def test_kl_matches_monte_carlo():
     module = make_module()
     with torch.no_grad():
         module.prior_means.normal_()
-        module.prior_logits.normal_()
+        module.prior_raw_var.normal_()
     mu = torch.randn(1, 5)
     logvar = torch.randn(1, 5) * 0.3
     gamma = torch.softmax(torch.randn(1, 3), 1)
     closed = module.kl_divergence(mu, logvar, gamma).detach()
     z = mu + torch.randn(200_000, 5) * torch.exp(0.5 * logvar)
     log_q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(1)
-    var = module.prior_var()
+    std = module.prior_var()[0].sqrt()
     log_p = torch.stack(
-        [torch.distributions.Normal(module.prior_means[c], var[c].sqrt()).log_prob(z).sum(1) for c in range(3)], 1
+        [torch.distributions.Normal(module.prior_means[c], std).log_prob(z).sum(1) for c in range(3)], 1
     )
-    log_pi = torch.log_softmax(module.prior_logits, 0)
+    log_pi = torch.full((3,), -numpy.log(3.0))
     mc = (gamma * (log_q.unsqueeze(1) - log_p)).sum(1).mean() + (gamma * (gamma.log() - log_pi)).sum()
     assert abs(float(closed) - float(mc)) < 0.05 * max(1.0, abs(float(mc)))
 
@@ -97,6 +97,16 @@ def test_fit_prior_finds_separated_groups():
     assert len(set(groups)) == 3
     assert all((assign[i * 100:(i + 1) * 100] == groups[i]).mean() > 0.95 for i in range(3))
     assert (module.prior_var() >= module.min_prior_var).all()
+    # One variance shared by the components: the pooled within-group spread (0.2²).
+    assert module.prior_var().shape == (1, 5)
+    torch.testing.assert_close(module.prior_var(), torch.full((1, 5), 0.04), atol=0.01, rtol=0.0)
+
+
+def test_mixture_weights_are_equal_and_fixed():
+    module = make_module(n_clusters=4)
+    torch.testing.assert_close(module.log_mixture_weights().exp(), torch.full((4,), 0.25))
+    names = {name for name, _ in module.named_parameters()}
+    assert "prior_means" in names and not any("logits" in n for n in names)
 
 
 def test_fit_prior_needs_enough_latents():
