@@ -43,8 +43,7 @@ class TextVAEModule(nn.Module):
     n_clusters (int): Number of mixture components of the prior.
     hidden_width (int): Width of the encoder's hidden layers.
     dropout (float): Dropout on the encoder's hidden layer and on θ.
-    encoder_bow (bool): Feed the bag of words to the encoder, as log(1 + counts)
-        scaled to unit L2 norm (so document length does not set the scale).
+    encoder_bow (bool): Feed log(1 + counts) of the bag of words to the encoder.
     decoder_batchnorm (bool): Batch-normalise the decoder logits (against
         component collapse, as in ProdLDA).
     background (Optional[Tensor]): Fixed log corpus frequency per word, added
@@ -123,8 +122,7 @@ class TextVAEModule(nn.Module):
         if self.input_norm is not None:
             parts.append(self.input_norm(pooled))
         if self.encoder_bow:
-            bow = torch.log1p(counts)
-            parts.append(bow / bow.norm(dim=1, keepdim=True).clamp_min(1e-6))
+            parts.append(torch.log1p(counts))
         h = self.encoder(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
         mu = self.bn_mu(self.fc_mu(h))
         # Bounded log-variance: no overflow in exp() on odd inputs.
