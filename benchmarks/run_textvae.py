@@ -16,7 +16,8 @@ test split after training on the train split (NMI / ARI / purity of
     #   --tok2vec '{"width": 16, "depth": 1, "embed_size": 1000, "subword_features": false}'
 
 Defaults: topics with Adam(5e-3, beta1=0.99), clusters with Adam(2e-3, beta1=0.9)
-(the best of what was tried, see NOTES_textvae.md); batch 200; n_clusters 20.
+(the best of what was tried, see NOTES_textvae.md); batch 200 (topics) and 64
+(clusters); n_clusters 20.
 
 Every run appends one JSON line per setting to
 `benchmarks/results/textvae_explore.jsonl`; `--out` also writes the run's
@@ -227,7 +228,7 @@ def run_clusters(args) -> Dict[str, Any]:
         s = cluster_scores(pred, gold)
         return {"nmi": round(s["nmi"], 4), "used": len(set(pred))}
 
-    fit = train(nlp, train_docs, args.epochs, args.batch_size, args.cluster_lr, args.seed,
+    fit = train(nlp, train_docs, args.epochs, args.cluster_batch_size, args.cluster_lr, args.seed,
                 args.grad_clip, args.cluster_beta1, eval_fn=evaluate, eval_every=args.eval_every,
                 after_init=_experimental_patch(args))
     t0 = time.perf_counter()
@@ -301,7 +302,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--cluster-epochs", type=int, default=None,
                    help="epochs for the clusters task with 'both' (default: --epochs)")
-    p.add_argument("--batch-size", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=200, help="batch size (topics)")
+    p.add_argument("--cluster-batch-size", type=int, default=64, help="batch size (clusters)")
     p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (topics)")
     p.add_argument("--beta1", type=float, default=0.99, help="Adam beta1 (topics)")
     p.add_argument("--cluster-lr", type=float, default=2e-3, help="Adam learning rate (clusters)")
@@ -325,6 +327,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     records = []
     settings = {"tag": args.tag, "epochs": args.epochs, "batch_size": args.batch_size,
+                "cluster_batch_size": args.cluster_batch_size,
                 "lr": args.lr, "beta1": args.beta1, "cluster_lr": args.cluster_lr,
                 "cluster_beta1": args.cluster_beta1, "n_clusters_topics": args.n_clusters,
                 "grad_clip": args.grad_clip,
