@@ -228,6 +228,7 @@ def attach_vae(
     n_topics: int,
     n_clusters: int,
     background: Optional[numpy.ndarray] = None,
+    cluster_temperature: float = 1.0,
 ) -> Model:
     """Build the torch VAE for the given sizes and attach it to the model
     (replacing any previous one). Called by `initialize` and before loading
@@ -245,6 +246,7 @@ def attach_vae(
         encoder_bow=cfg["encoder_bow"],
         decoder_batchnorm=cfg["decoder_batchnorm"],
         background=None if background is None else torch.as_tensor(background),
+        cluster_temperature=cluster_temperature,
     )
     vae = build_torch_vae(module, mixed_precision=cfg["mixed_precision"])
     model.layers[:] = [layer for layer in model.layers if layer.name != vae.name] + [vae]

@@ -68,6 +68,7 @@ def install_extensions() -> None:
         "n_clusters": 20,
         "kl_warmup_steps": 500,
         "prior_fit_step": None,
+        "cluster_temperature": 1.0,
         "vocab_attr": "LOWER",
         "min_df": 2,
         "max_df": 0.7,
@@ -94,6 +95,7 @@ def make_textvae(
     n_clusters: int,
     kl_warmup_steps: int,
     prior_fit_step: Optional[int],
+    cluster_temperature: float,
     vocab_attr: str,
     min_df: float,
     max_df: float,
@@ -112,6 +114,7 @@ def make_textvae(
         n_clusters=n_clusters,
         kl_warmup_steps=kl_warmup_steps,
         prior_fit_step=prior_fit_step,
+        cluster_temperature=cluster_temperature,
         vocab_attr=vocab_attr,
         min_df=min_df,
         max_df=max_df,
@@ -138,6 +141,11 @@ class TextVAE(TrainablePipe):
     kl_warmup_steps (int): Updates over which the KL weight rises linearly from 0 to 1.
     prior_fit_step (Optional[int]): Update at which the mixture prior is fitted
         to the posterior means seen so far (None: half of kl_warmup_steps).
+    cluster_temperature (float): In (0, 1]. In training, documents are assigned
+        to clusters by softmax(log p(c, z) / T) instead of the exact p(c | z):
+        T < 1 sharpens the assignment, which keeps the mixture's means apart
+        (0.3 raised one-step NMI on 20 Newsgroups from .347 to .381, one seed;
+        see the README). Inference always reports p(c | z).
     vocab_attr (str): Token attribute naming topic words: LOWER, LEMMA, NORM or ORTH.
     min_df (float): Minimum document frequency of a topic word (count, or share if < 1).
     max_df (float): Maximum document frequency of a topic word (share, or count if > 1).
@@ -159,6 +167,7 @@ class TextVAE(TrainablePipe):
         n_clusters: int = 20,
         kl_warmup_steps: int = 500,
         prior_fit_step: Optional[int] = None,
+        cluster_temperature: float = 1.0,
         vocab_attr: str = "LOWER",
         min_df: float = 2,
         max_df: float = 0.7,
@@ -175,6 +184,10 @@ class TextVAE(TrainablePipe):
         if not 0.0 <= topic_word_relevance <= 1.0:
             raise ValueError(
                 f"[textvae] topic_word_relevance must be in [0, 1], not {topic_word_relevance}."
+            )
+        if not 0.0 < cluster_temperature <= 1.0:
+            raise ValueError(
+                f"[textvae] cluster_temperature must be in (0, 1], not {cluster_temperature}."
             )
         if kl_warmup_steps < 0:
             raise ValueError(f"[textvae] kl_warmup_steps must be >= 0, not {kl_warmup_steps}.")
@@ -199,6 +212,7 @@ class TextVAE(TrainablePipe):
             "n_clusters": int(n_clusters),
             "kl_warmup_steps": int(kl_warmup_steps),
             "prior_fit_step": prior_fit_step,
+            "cluster_temperature": float(cluster_temperature),
             # Set by initialize(): the sizes the torch module is built with.
             "width": None,
             "n_vocab": None,
@@ -344,6 +358,7 @@ class TextVAE(TrainablePipe):
             n_topics=self.n_topics,
             n_clusters=self.n_clusters,
             background=background,
+            cluster_temperature=self.cfg.get("cluster_temperature", 1.0),
         )
 
     def update(

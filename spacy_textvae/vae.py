@@ -48,6 +48,9 @@ class TextVAEModule(nn.Module):
         component collapse, as in ProdLDA).
     background (Optional[Tensor]): Fixed log corpus frequency per word, added
         to the decoder logits so topics explain what is specific to them.
+    cluster_temperature (float): In training, q(c | x) = softmax(log p(c, z) / T),
+        sharper than the exact posterior p(c | z) for T < 1 (still a valid ELBO).
+        Inference always reports p(c | z).
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class TextVAEModule(nn.Module):
         encoder_bow: bool = True,
         decoder_batchnorm: bool = True,
         background: Optional[Tensor] = None,
+        cluster_temperature: float = 1.0,
         min_prior_var: float = 1e-2,
         buffer_size: int = 4096,
     ) -> None:
@@ -73,6 +77,7 @@ class TextVAEModule(nn.Module):
         self.n_clusters = n_clusters
         self.encoder_bow = encoder_bow
         self.min_prior_var = min_prior_var
+        self.cluster_temperature = float(cluster_temperature)
         self.input_norm = nn.LayerNorm(n_inputs) if n_inputs > 0 else None
         n_in = n_inputs + (n_vocab if encoder_bow else 0)
         self.encoder = nn.Sequential(
@@ -183,7 +188,10 @@ class TextVAEModule(nn.Module):
         theta = F.softmax(z, dim=1)
         # γ is the optimal q(c|x) for the current z (VaDE), so it is held fixed
         # in the gradient, as in EM.
-        gamma = self.cluster_posterior(z).detach()
+        if self.training and self.cluster_temperature != 1.0:
+            gamma = F.softmax(self.component_log_likelihood(z) / self.cluster_temperature, dim=1).detach()
+        else:
+            gamma = self.cluster_posterior(z).detach()
         log_probs = self.decode(self.theta_dropout(theta))
         recon = -(counts * log_probs).sum(1)
         kl = self.kl_divergence(mu, logvar, gamma)

@@ -91,6 +91,8 @@ def test_initialize_with_empty_vocabulary():
     [
         ({"n_topics": 1}, "n_topics"),
         ({"n_clusters": 0}, "n_clusters"),
+        ({"cluster_temperature": 0.0}, "cluster_temperature"),
+        ({"cluster_temperature": 1.5}, "cluster_temperature"),
         ({"vocab_attr": "POS"}, "vocab_attr"),
         ({"model": {"@architectures": "spacy-textvae.TextVAE.v1", "dropout": 1.5,
                     "tok2vec": {"@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None,

@@ -130,3 +130,21 @@ def test_repair_prior_reseeds_dead_components():
     assert float(module.prior_means[2].abs().max()) < 20
     share = module.cluster_posterior(points).mean(0)
     assert float(share[2]) > 0.0
+
+
+@torch.no_grad()
+def test_cluster_temperature_sharpens_training_assignments_only():
+    pooled, counts = batch()
+    outs = {}
+    for t in (1.0, 0.3):
+        module = make_module(cluster_temperature=t)
+        module.prior_means.normal_()
+        torch.manual_seed(1)
+        train_gamma = module.train()(pooled, counts)[2]
+        eval_gamma = module.eval()(pooled, counts)[2]
+        outs[t] = (train_gamma, eval_gamma)
+        torch.testing.assert_close(train_gamma.sum(1), torch.ones(12))
+    # Same weights and noise: T < 1 gives more confident training assignments...
+    assert float(outs[0.3][0].max(1).values.mean()) > float(outs[1.0][0].max(1).values.mean())
+    # ...and inference reports the exact posterior either way.
+    torch.testing.assert_close(outs[0.3][1], outs[1.0][1])
