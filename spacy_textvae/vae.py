@@ -141,9 +141,10 @@ class TextVAEModule(nn.Module):
         log_norm = -0.5 * (LOG_2PI + torch.log(var).unsqueeze(0) + diff.pow(2) / var.unsqueeze(0)).sum(-1)
         return self.log_mixture_weights().unsqueeze(0) + log_norm
 
-    def cluster_posterior(self, z: Tensor) -> Tensor:
-        """γ = p(c | z), (batch, n_clusters), rows summing to 1."""
-        return F.softmax(self.component_log_likelihood(z), dim=1)
+    def cluster_posterior(self, z: Tensor, temperature: float = 1.0) -> Tensor:
+        """γ = p(c | z) (or softmax(log p(c, z) / temperature)), (batch, n_clusters),
+        rows summing to 1."""
+        return F.softmax(self.component_log_likelihood(z) / temperature, dim=1)
 
     def kl_divergence(self, mu: Tensor, logvar: Tensor, gamma: Tensor) -> Tensor:
         """VaDE's KL(q(z, c | x) ‖ p(z, c)) with q(c | x) = γ, per document."""
@@ -187,11 +188,9 @@ class TextVAEModule(nn.Module):
             z = mu  # posterior mean: the same text always gives the same output
         theta = F.softmax(z, dim=1)
         # γ is the optimal q(c|x) for the current z (VaDE), so it is held fixed
-        # in the gradient, as in EM.
-        if self.training and self.cluster_temperature != 1.0:
-            gamma = F.softmax(self.component_log_likelihood(z) / self.cluster_temperature, dim=1).detach()
-        else:
-            gamma = self.cluster_posterior(z).detach()
+        # in the gradient, as in EM; a temperature < 1 sharpens it in training.
+        temperature = self.cluster_temperature if self.training else 1.0
+        gamma = self.cluster_posterior(z, temperature).detach()
         log_probs = self.decode(self.theta_dropout(theta))
         recon = -(counts * log_probs).sum(1)
         kl = self.kl_divergence(mu, logvar, gamma)
