@@ -17,6 +17,7 @@ from thinc.api import Config, Model, Optimizer
 
 from . import metrics  # noqa: F401  (registers the scorer)
 from .layers import VAEOutput, attach_vae, get_vae_layer
+from .topic_words import TOPIC_WORD_RANKINGS, frex_scores, relevance_scores
 from .vae import TextVAEModule
 from .vocab import TopicVocab
 
@@ -75,6 +76,8 @@ def install_extensions() -> None:
         "max_vocab_size": 10000,
         "remove_stop_words": True,
         "extra_stop_words": [],
+        "topic_word_ranking": "frex",
+        "topic_word_exclusivity": 0.5,
         "topic_word_relevance": 0.6,
         "scorer": {"@scorers": "spacy-textvae.textvae_scorer.v1"},
     },
@@ -102,6 +105,8 @@ def make_textvae(
     max_vocab_size: int,
     remove_stop_words: bool,
     extra_stop_words: List[str],
+    topic_word_ranking: str,
+    topic_word_exclusivity: float,
     topic_word_relevance: float,
     scorer: Optional[Callable],
 ) -> "TextVAE":
@@ -121,6 +126,8 @@ def make_textvae(
         max_vocab_size=max_vocab_size,
         remove_stop_words=remove_stop_words,
         extra_stop_words=extra_stop_words,
+        topic_word_ranking=topic_word_ranking,
+        topic_word_exclusivity=topic_word_exclusivity,
         topic_word_relevance=topic_word_relevance,
         scorer=scorer,
     )
@@ -152,8 +159,11 @@ class TextVAE(TrainablePipe):
     max_vocab_size (int): At most this many topic words, the most frequent.
     remove_stop_words (bool): Leave stop words out of the topic vocabulary.
     extra_stop_words (List[str]): More words to leave out.
-    topic_word_relevance (float): λ in [0, 1] ranking topic words by
-        λ·log p(w | topic) + (1 − λ)·log lift (see `topic_word_scores`).
+    topic_word_ranking (str): How topic words are ranked: "frex" (frequent in
+        the topic and exclusive to it) or "relevance" (see `topic_word_scores`).
+    topic_word_exclusivity (float): FREX's weight of exclusivity, in [0, 1].
+    topic_word_relevance (float): Relevance's λ in [0, 1]: λ·log p(w | topic)
+        + (1 − λ)·log lift.
     scorer (Optional[Callable]): The scoring method.
     """
 
@@ -174,6 +184,8 @@ class TextVAE(TrainablePipe):
         max_vocab_size: int = 10000,
         remove_stop_words: bool = True,
         extra_stop_words: Sequence[str] = (),
+        topic_word_ranking: str = "frex",
+        topic_word_exclusivity: float = 0.5,
         topic_word_relevance: float = 0.6,
         scorer: Optional[Callable] = None,
     ) -> None:
@@ -181,10 +193,17 @@ class TextVAE(TrainablePipe):
             raise ValueError(f"[textvae] n_topics must be >= 2, not {n_topics}.")
         if n_clusters < 1:
             raise ValueError(f"[textvae] n_clusters must be >= 1, not {n_clusters}.")
-        if not 0.0 <= topic_word_relevance <= 1.0:
+        if topic_word_ranking not in TOPIC_WORD_RANKINGS:
             raise ValueError(
-                f"[textvae] topic_word_relevance must be in [0, 1], not {topic_word_relevance}."
+                f"[textvae] topic_word_ranking must be one of {TOPIC_WORD_RANKINGS}, "
+                f"not {topic_word_ranking!r}."
             )
+        for setting, value in (
+            ("topic_word_exclusivity", topic_word_exclusivity),
+            ("topic_word_relevance", topic_word_relevance),
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"[textvae] {setting} must be in [0, 1], not {value}.")
         if not 0.0 < cluster_temperature <= 1.0:
             raise ValueError(
                 f"[textvae] cluster_temperature must be in (0, 1], not {cluster_temperature}."
@@ -196,7 +215,9 @@ class TextVAE(TrainablePipe):
         self.model = model
         self.name = name
         self.scorer = scorer
-        # Not in cfg: a reading setting, so a config override at load time wins.
+        # Not in cfg: reading settings, so a config override at load time wins.
+        self.topic_word_ranking = topic_word_ranking
+        self.topic_word_exclusivity = float(topic_word_exclusivity)
         self.topic_word_relevance = float(topic_word_relevance)
         self.topic_vocab = TopicVocab(
             attr=vocab_attr,
@@ -448,47 +469,68 @@ class TextVAE(TrainablePipe):
         module.train(was_training)
         return log_probs
 
-    def topic_word_scores(self, relevance: Optional[float] = None) -> numpy.ndarray:
-        """Relevance of each word to each topic (Sievert & Shirley 2014):
-        λ·log p(w | k) + (1 − λ)·log(p(w | k) / p(w)), with p(w) the word's corpus
-        frequency. λ = 1 ranks by probability (frequent words, coherent but
-        shared between topics), λ = 0 by lift (distinctive, rarer words).
+    def topic_word_scores(
+        self, relevance: Optional[float] = None, exclusivity: Optional[float] = None
+    ) -> numpy.ndarray:
+        """How well each word names each topic; a topic's words are its
+        highest-scoring ones. Two rankings (see `spacy_textvae.topic_words`):
+        FREX, the harmonic mean of a word's rank in the topic by exclusivity
+        p(w | k) / Σ_j p(w | j) and by probability p(w | k) (Bischof & Airoldi
+        2012), and relevance, λ·log p(w | k) + (1 − λ)·log(p(w | k) / p(w))
+        (Sievert & Shirley 2014).
 
-        relevance (Optional[float]): λ in [0, 1]; None uses the component's
-            `topic_word_relevance` setting.
+        relevance (Optional[float]): Rank by relevance with this λ in [0, 1].
+        exclusivity (Optional[float]): Rank by FREX with this weight in [0, 1].
+        With neither, the component's `topic_word_ranking` and its weight.
         RETURNS (numpy.ndarray): float32 array (n_topics, n_vocab).
         """
-        lam = self.topic_word_relevance if relevance is None else float(relevance)
-        if not 0.0 <= lam <= 1.0:
-            raise ValueError(f"[textvae] relevance must be in [0, 1], not {lam}.")
+        if relevance is not None and exclusivity is not None:
+            raise ValueError(
+                "[textvae] Pass relevance= (relevance ranking) or exclusivity= (FREX "
+                "ranking), not both."
+            )
         log_probs = self._topic_log_probs()
-        log_freq = self.topic_vocab.log_frequencies()[None, :]
-        return (log_probs - (1.0 - lam) * log_freq).astype("float32")
+        if relevance is None and (exclusivity is not None or self.topic_word_ranking == "frex"):
+            weight = self.topic_word_exclusivity if exclusivity is None else float(exclusivity)
+            return frex_scores(log_probs, weight)
+        lam = self.topic_word_relevance if relevance is None else float(relevance)
+        return relevance_scores(log_probs, self.topic_vocab.log_frequencies(), lam)
 
     def topic_word_weights(
-        self, top_n: int = 10, relevance: Optional[float] = None
+        self,
+        top_n: int = 10,
+        relevance: Optional[float] = None,
+        exclusivity: Optional[float] = None,
     ) -> List[List[Tuple[str, float]]]:
-        """Each topic's `top_n` most relevant words with p(word | topic).
+        """Each topic's `top_n` best-ranked words with p(word | topic).
 
         top_n (int): Words per topic.
-        relevance (Optional[float]): λ of `topic_word_scores`; None: the setting.
-        RETURNS (List[List[Tuple[str, float]]]): One list per topic, most relevant first.
+        relevance (Optional[float]): Rank by relevance with this λ (see `topic_word_scores`).
+        exclusivity (Optional[float]): Rank by FREX with this weight.
+        RETURNS (List[List[Tuple[str, float]]]): One list per topic, best first.
         """
-        scores = self.topic_word_scores(relevance)
+        scores = self.topic_word_scores(relevance, exclusivity)
         probs = self.topic_word_matrix()
         top_n = min(top_n, scores.shape[1])
         order = numpy.argsort(-scores, axis=1, kind="stable")[:, :top_n]
         words = self.topic_vocab.words
         return [[(words[j], float(probs[k, j])) for j in row] for k, row in enumerate(order)]
 
-    def topic_words(self, top_n: int = 10, relevance: Optional[float] = None) -> List[List[str]]:
-        """Each topic's `top_n` most relevant words (see `topic_word_scores`).
+    def topic_words(
+        self,
+        top_n: int = 10,
+        relevance: Optional[float] = None,
+        exclusivity: Optional[float] = None,
+    ) -> List[List[str]]:
+        """Each topic's `top_n` best-ranked words (see `topic_word_scores`).
 
         top_n (int): Words per topic.
-        relevance (Optional[float]): λ of `topic_word_scores`; None: the setting.
+        relevance (Optional[float]): Rank by relevance with this λ.
+        exclusivity (Optional[float]): Rank by FREX with this weight.
         RETURNS (List[List[str]]): One list per topic.
         """
-        return [[w for w, _ in topic] for topic in self.topic_word_weights(top_n, relevance)]
+        weights = self.topic_word_weights(top_n, relevance, exclusivity)
+        return [[w for w, _ in topic] for topic in weights]
 
     # -- scoring ----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import pytest
 import spacy
 
 from spacy_textvae import TextVAE
+from spacy_textvae.topic_words import frex_scores
 
 from .conftest import SMALL_CONFIG, THEMES
 
@@ -82,6 +83,7 @@ def test_deterministic_and_pipe_equals_call(trained, corpus):
 def test_topic_words(trained):
     nlp, _ = trained
     pipe = nlp.get_pipe("textvae")
+    assert pipe.topic_word_ranking == "frex"
     words = pipe.topic_words(top_n=5)
     assert len(words) == SMALL_CONFIG["n_topics"]
     assert all(len(ws) == 5 and all(isinstance(w, str) for w in ws) for ws in words)
@@ -93,14 +95,23 @@ def test_topic_words(trained):
     numpy.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-5)
     index = {w: i for i, w in enumerate(pipe.topic_vocab.words)}
     scores = pipe.topic_word_scores()
+    # The default ranking is FREX on the decoder's p(word | topic).
+    numpy.testing.assert_allclose(scores, frex_scores(numpy.log(matrix), 0.5), atol=1e-6)
     for k, (topic, ws) in enumerate(zip(weights, words)):
         assert [w for w, _ in topic] == ws
-        # Weights are p(word | topic); the ranking follows the relevance scores.
+        # Weights are p(word | topic); the ranking follows the scores.
         for w, p in topic:
             assert abs(p - matrix[k, index[w]]) < 1e-6
         ranked = [scores[k, index[w]] for w in ws]
         assert ranked == sorted(ranked, reverse=True)
         assert ranked[-1] >= numpy.sort(scores[k])[-5]
+
+
+def test_topic_word_rankings(trained):
+    nlp, _ = trained
+    pipe = nlp.get_pipe("textvae")
+    matrix = pipe.topic_word_matrix()
+    index = {w: i for i, w in enumerate(pipe.topic_vocab.words)}
     # relevance=1 ranks by probability alone; relevance=0 by lift.
     by_prob = pipe.topic_word_weights(top_n=5, relevance=1.0)
     for k, topic in enumerate(by_prob):
@@ -110,8 +121,20 @@ def test_topic_words(trained):
     lift = numpy.log(matrix) - pipe.topic_vocab.log_frequencies()[None, :]
     for k, ws in enumerate(pipe.topic_words(top_n=3, relevance=0.0)):
         assert index[ws[0]] == int(numpy.argmax(lift[k]))
+    # FREX with all weight on probability ranks as relevance=1 does.
+    assert pipe.topic_words(top_n=5, exclusivity=0.0) == pipe.topic_words(top_n=5, relevance=1.0)
+    # The setting picks the ranking when none is passed.
+    pipe.topic_word_ranking = "relevance"
+    try:
+        assert pipe.topic_words(top_n=5) == pipe.topic_words(top_n=5, relevance=pipe.topic_word_relevance)
+    finally:
+        pipe.topic_word_ranking = "frex"
     with pytest.raises(ValueError, match="relevance"):
         pipe.topic_words(relevance=1.5)
+    with pytest.raises(ValueError, match="exclusivity"):
+        pipe.topic_words(exclusivity=-1.0)
+    with pytest.raises(ValueError, match="not both"):
+        pipe.topic_words(relevance=0.5, exclusivity=0.5)
 
 
 def test_learning_lowers_loss(trained):

@@ -29,6 +29,17 @@ def test_to_disk_spacy_load_identical(trained, corpus, tmp_path):
     assert b"torch._utils" not in model_file and b"\x80\x02" not in model_file[:2]
 
 
+def test_topic_word_ranking_is_a_load_time_setting(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    override = {"components": {"textvae": {"topic_word_ranking": "relevance", "topic_word_relevance": 1.0}}}
+    nlp2 = spacy.load(tmp_path / "model", config=override)
+    pipe, pipe2 = nlp.get_pipe("textvae"), nlp2.get_pipe("textvae")
+    assert pipe2.topic_word_ranking == "relevance"
+    assert pipe2.topic_words(10) == pipe.topic_words(10, relevance=1.0)
+    assert pipe2.topic_words(10) != pipe.topic_words(10)
+
+
 def test_to_bytes_from_bytes_identical(trained, corpus):
     nlp, _ = trained
     texts, _ = corpus
