@@ -15,9 +15,11 @@ test split after training on the train split (NMI / ARI / purity of
     #   --model '{"grad_factor": 0.0}' \
     #   --tok2vec '{"width": 16, "depth": 1, "embed_size": 1000, "subword_features": false}'
 
-Defaults: topics with Adam(5e-3, beta1=0.99), clusters with Adam(2e-3, beta1=0.9)
-(the best of what was tried, see NOTES_textvae.md); batch 200 (topics) and 64
-(clusters); n_clusters 20.
+Script defaults (those of the older runs in NOTES_textvae.md): topics with
+Adam(5e-3, beta1=0.99), batch 200; clusters with Adam(2e-3, beta1=0.9), batch 64;
+n_clusters 20. The benchmark workflow (project.yml) trains topics with
+Adam(2e-3, beta1=0.99), batch 64 and the model's default dropout 0.2 for 100
+epochs: better at K=20 and K=50 (session 4 in NOTES_textvae.md).
 
 Every run appends one JSON line per setting to
 `benchmarks/results/textvae_explore.jsonl`; `--out` also writes the run's
