@@ -490,6 +490,11 @@ class TextVAE(TrainablePipe):
                 "[textvae] Pass relevance= (relevance ranking) or exclusivity= (FREX "
                 "ranking), not both."
             )
+        if self.topic_word_ranking not in TOPIC_WORD_RANKINGS:
+            raise ValueError(
+                f"[textvae] topic_word_ranking must be one of {TOPIC_WORD_RANKINGS}, "
+                f"not {self.topic_word_ranking!r}."
+            )
         log_probs = self._topic_log_probs()
         if relevance is None and (exclusivity is not None or self.topic_word_ranking == "frex"):
             weight = self.topic_word_exclusivity if exclusivity is None else float(exclusivity)

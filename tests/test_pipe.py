@@ -127,6 +127,9 @@ def test_topic_word_rankings(trained):
     pipe.topic_word_ranking = "relevance"
     try:
         assert pipe.topic_words(top_n=5) == pipe.topic_words(top_n=5, relevance=pipe.topic_word_relevance)
+        pipe.topic_word_ranking = "tfidf"
+        with pytest.raises(ValueError, match="topic_word_ranking"):
+            pipe.topic_words()
     finally:
         pipe.topic_word_ranking = "frex"
     with pytest.raises(ValueError, match="relevance"):
