@@ -17,7 +17,7 @@ from thinc.api import Config, Model, Optimizer
 
 from . import metrics  # noqa: F401  (registers the scorer)
 from .layers import VAEOutput, attach_vae, get_vae_layer
-from .topic_words import TOPIC_WORD_RANKINGS, frex_scores, relevance_scores
+from .topic_words import check_ranking, check_weight, frex_scores, relevance_scores
 from .vae import TextVAEModule
 from .vocab import TopicVocab
 
@@ -194,17 +194,9 @@ class TextVAE(TrainablePipe):
             raise ValueError(f"[textvae] n_topics must be >= 2, not {n_topics}.")
         if n_clusters < 1:
             raise ValueError(f"[textvae] n_clusters must be >= 1, not {n_clusters}.")
-        if topic_word_ranking not in TOPIC_WORD_RANKINGS:
-            raise ValueError(
-                f"[textvae] topic_word_ranking must be one of {TOPIC_WORD_RANKINGS}, "
-                f"not {topic_word_ranking!r}."
-            )
-        for setting, value in (
-            ("topic_word_exclusivity", topic_word_exclusivity),
-            ("topic_word_relevance", topic_word_relevance),
-        ):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"[textvae] {setting} must be in [0, 1], not {value}.")
+        check_ranking("topic_word_ranking", topic_word_ranking)
+        check_weight("topic_word_exclusivity", topic_word_exclusivity)
+        check_weight("topic_word_relevance", topic_word_relevance)
         if not 0.0 < cluster_temperature <= 1.0:
             raise ValueError(
                 f"[textvae] cluster_temperature must be in (0, 1], not {cluster_temperature}."
@@ -490,11 +482,7 @@ class TextVAE(TrainablePipe):
                 "[textvae] Pass relevance= (relevance ranking) or exclusivity= (FREX "
                 "ranking), not both."
             )
-        if self.topic_word_ranking not in TOPIC_WORD_RANKINGS:
-            raise ValueError(
-                f"[textvae] topic_word_ranking must be one of {TOPIC_WORD_RANKINGS}, "
-                f"not {self.topic_word_ranking!r}."
-            )
+        check_ranking("topic_word_ranking", self.topic_word_ranking)
         log_probs = self._topic_log_probs()
         if relevance is None and (exclusivity is not None or self.topic_word_ranking == "frex"):
             weight = self.topic_word_exclusivity if exclusivity is None else float(exclusivity)

@@ -21,7 +21,7 @@ def frex_scores(log_probs: numpy.ndarray, exclusivity: float = 0.5) -> numpy.nda
     exclusivity (float): Weight of exclusivity in [0, 1] (stm's default 0.5).
     RETURNS (numpy.ndarray): float32 (n_topics, n_vocab) scores in (0, 1].
     """
-    _check_weight("exclusivity", exclusivity)
+    check_weight("exclusivity", exclusivity)
     log_probs = numpy.asarray(log_probs, dtype="float64")
     # log p(w | k) − log Σ_j p(w | j), stable for very small probabilities.
     log_excl = log_probs - numpy.logaddexp.reduce(log_probs, axis=0, keepdims=True)
@@ -44,7 +44,7 @@ def relevance_scores(
     relevance (float): λ in [0, 1].
     RETURNS (numpy.ndarray): float32 (n_topics, n_vocab) scores.
     """
-    _check_weight("relevance", relevance)
+    check_weight("relevance", relevance)
     log_freq = numpy.asarray(log_frequencies, dtype="float32")[None, :]
     return (numpy.asarray(log_probs, dtype="float32") - (1.0 - relevance) * log_freq).astype("float32")
 
@@ -56,6 +56,13 @@ def _ecdf_rank(scores: numpy.ndarray) -> numpy.ndarray:
     return (ranks + 1.0) / scores.shape[1]
 
 
-def _check_weight(name: str, value: float) -> None:
+def check_weight(name: str, value: float) -> None:
+    """Raise a ValueError naming `name` unless 0 <= value <= 1."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"[textvae] {name} must be in [0, 1], not {value}.")
+
+
+def check_ranking(name: str, value: str) -> None:
+    """Raise a ValueError naming the setting `name` unless `value` is a known ranking."""
+    if value not in TOPIC_WORD_RANKINGS:
+        raise ValueError(f"[textvae] {name} must be one of {TOPIC_WORD_RANKINGS}, not {value!r}.")
