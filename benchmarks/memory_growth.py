@@ -9,23 +9,18 @@ first N raw 20 Newsgroups training posts and prints the resident set size after
 each epoch.
 """
 import argparse
-import gc
 import os
-import random
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import spacy  # noqa: E402
 import torch  # noqa: E402
-from spacy.training import Example  # noqa: E402
-from thinc.api import Adam  # noqa: E402
 
 from benchmarks.data import load_20ng  # noqa: E402
+from benchmarks.run_textvae import build_nlp, train  # noqa: E402
 
-TOK2VEC = {"@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None, "width": 16,
-           "depth": 1, "embed_size": 1000, "window_size": 1, "maxout_pieces": 3,
-           "subword_features": False}
+# The benchmark's tiny frozen tok2vec (project.yml, benchmark-textvae).
+TOK2VEC = {"width": 16, "depth": 1, "embed_size": 1000, "subword_features": False}
 
 
 def rss_mb() -> float:
@@ -41,23 +36,13 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args()
     torch.set_num_threads(1)
-    train, _ = load_20ng(args.ng20_dir)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("textvae", config={"model": {"@architectures": "spacy-textvae.TextVAE.v1",
-                                              "grad_factor": 0.0, "tok2vec": TOK2VEC}})
-    docs = [nlp.make_doc(text) for text in list(train.text)[: args.n_docs]]
-    examples = [Example(doc, doc) for doc in docs]
-    nlp.initialize(lambda: examples)
-    sgd = Adam(2e-3, L2=0.0, grad_clip=0.0, use_averages=False)
-    rng = random.Random(0)
-    print(f"after initialize: {rss_mb():.0f} MB", flush=True)
-    for epoch in range(args.epochs):
-        rng.shuffle(examples)
-        losses: dict = {}
-        for i in range(0, len(examples), args.batch_size):
-            nlp.update(examples[i: i + args.batch_size], sgd=sgd, losses=losses)
-        gc.collect()
-        print(f"epoch {epoch}: {rss_mb():.0f} MB", flush=True)
+    train_split, _ = load_20ng(args.ng20_dir)
+    nlp = build_nlp(20, 20, {}, {"grad_factor": 0.0}, TOK2VEC)
+    docs = [nlp.make_doc(text) for text in list(train_split.text)[: args.n_docs]]
+    # The eval hook reports the resident size after every epoch but the last.
+    train(nlp, docs, args.epochs, args.batch_size, 2e-3, 0, 0.0, 0.9,
+          eval_fn=lambda: {"rss_mb": round(rss_mb())}, eval_every=1)
+    print(f"after epoch {args.epochs}: {rss_mb():.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

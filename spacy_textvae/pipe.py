@@ -477,13 +477,17 @@ class TextVAE(TrainablePipe):
         With neither, the component's `topic_word_ranking` and its weight.
         RETURNS (numpy.ndarray): float32 array (n_topics, n_vocab).
         """
+        return self._rank_scores(self._topic_log_probs(), relevance, exclusivity)
+
+    def _rank_scores(
+        self, log_probs: numpy.ndarray, relevance: Optional[float], exclusivity: Optional[float]
+    ) -> numpy.ndarray:
         if relevance is not None and exclusivity is not None:
             raise ValueError(
                 "[textvae] Pass relevance= (relevance ranking) or exclusivity= (FREX "
                 "ranking), not both."
             )
         check_ranking("topic_word_ranking", self.topic_word_ranking)
-        log_probs = self._topic_log_probs()
         if relevance is None and (exclusivity is not None or self.topic_word_ranking == "frex"):
             weight = self.topic_word_exclusivity if exclusivity is None else float(exclusivity)
             return frex_scores(log_probs, weight)
@@ -503,8 +507,10 @@ class TextVAE(TrainablePipe):
         exclusivity (Optional[float]): Rank by FREX with this weight.
         RETURNS (List[List[Tuple[str, float]]]): One list per topic, best first.
         """
-        scores = self.topic_word_scores(relevance, exclusivity)
-        probs = self.topic_word_matrix()
+        # One decode serves both the ranking and the reported probabilities.
+        log_probs = self._topic_log_probs()
+        scores = self._rank_scores(log_probs, relevance, exclusivity)
+        probs = numpy.exp(log_probs)
         top_n = min(top_n, scores.shape[1])
         order = numpy.argsort(-scores, axis=1, kind="stable")[:, :top_n]
         words = self.topic_vocab.words

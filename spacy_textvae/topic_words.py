@@ -46,7 +46,7 @@ def relevance_scores(
     """
     check_weight("relevance", relevance)
     log_freq = numpy.asarray(log_frequencies, dtype="float32")[None, :]
-    return (numpy.asarray(log_probs, dtype="float32") - (1.0 - relevance) * log_freq).astype("float32")
+    return numpy.asarray(log_probs, dtype="float32") - numpy.float32(1.0 - relevance) * log_freq
 
 
 def _ecdf_rank(scores: numpy.ndarray) -> numpy.ndarray:
