@@ -228,7 +228,7 @@ def attach_vae(
     n_topics: int,
     n_clusters: int,
     background: Optional[numpy.ndarray] = None,
-    cluster_temperature: float = 1.0,
+    cluster_temperature: float = 0.1,
 ) -> Model:
     """Build the torch VAE for the given sizes and attach it to the model
     (replacing any previous one). Called by `initialize` and before loading
