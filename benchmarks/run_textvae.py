@@ -304,6 +304,21 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def resolved_component_settings(overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """The component's settings as this run used them: the factory's defaults
+    (without the model, and without the sizes, which the record gives as `k`)
+    updated with the overrides, so a record stays readable when a default
+    changes later."""
+    from spacy.language import Language
+
+    import spacy_textvae  # noqa: F401  (registers the factory)
+
+    defaults = Language.get_factory_meta("textvae").default_config
+    settings = {k: v for k, v in defaults.items() if k not in ("model", "n_topics", "n_clusters")}
+    settings.update({k: v for k, v in overrides.items() if k != "model"})
+    return settings
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -314,7 +329,7 @@ def main(argv=None):
                 "cluster_beta1": args.cluster_beta1, "n_clusters_topics": args.n_clusters,
                 "grad_clip": args.grad_clip,
                 "seed": args.seed, "decoder_bn_affine": args.decoder_bn_affine, "model": args.model, "component": args.component,
-                "tok2vec": args.tok2vec}
+                "tok2vec": args.tok2vec, "component_settings": resolved_component_settings(args.component)}
     jobs = []
     if args.task in ("topics", "both"):
         jobs += [("topics", k) for k in args.k]
