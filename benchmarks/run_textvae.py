@@ -311,8 +311,6 @@ def resolved_component_settings(overrides: Dict[str, Any]) -> Dict[str, Any]:
     changes later."""
     from spacy.language import Language
 
-    import spacy_textvae  # noqa: F401  (registers the factory)
-
     defaults = Language.get_factory_meta("textvae").default_config
     settings = {k: v for k, v in defaults.items() if k not in ("model", "n_topics", "n_clusters")}
     settings.update({k: v for k, v in overrides.items() if k != "model"})
