@@ -3,6 +3,9 @@ long CPU runs").
 
     OMP_NUM_THREADS=1 python -m benchmarks.memory_growth --n-docs 1000 --epochs 40
     MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 python -m benchmarks.memory_growth --n-docs 1000 --epochs 40
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 OMP_NUM_THREADS=1 python -m benchmarks.memory_growth --n-docs 1000 --epochs 40
+
+(Wrap each in `/usr/bin/time -f %e` for the wall time.)
 
 Trains the benchmark's setting (tiny frozen tok2vec, batch 64, Adam 2e-3) on the
 first N raw 20 Newsgroups training posts and prints the resident set size after
