@@ -151,10 +151,9 @@ class TextVAE(TrainablePipe):
     cluster_temperature (float): In (0, 1]. In training, documents are assigned
         to clusters by softmax(log p(c, z) / T) instead of the exact p(c | z):
         T < 1 sharpens the assignment, which keeps the mixture's means apart
-        (on 20 Newsgroups at 100 epochs, medians of 3 seeds, one-step NMI .378
-        at 0.3 and .388 at 0.1, against .347 at 1.0 and 60 epochs; topics do
-        not suffer; see benchmarks/NOTES_textvae.md). Inference always
-        reports p(c | z).
+        (one-step NMI on 20 Newsgroups after 60 epochs, medians of 3 seeds:
+        .347 at 1.0, .367 at 0.3, .375 at 0.1; topics do not suffer; see
+        benchmarks/NOTES_textvae.md). Inference always reports p(c | z).
     vocab_attr (str): Token attribute naming topic words: LOWER, LEMMA, NORM or ORTH.
     min_df (float): Minimum document frequency of a topic word (count, or share if < 1).
     max_df (float): Maximum document frequency of a topic word (share, or count if > 1).
