@@ -228,11 +228,14 @@ def attach_vae(
     n_topics: int,
     n_clusters: int,
     background: Optional[numpy.ndarray] = None,
-    cluster_temperature: float = 0.1,
+    *,
+    cluster_temperature: float,
 ) -> Model:
     """Build the torch VAE for the given sizes and attach it to the model
     (replacing any previous one). Called by `initialize` and before loading
     weights, since the sizes are known only from data or the saved config.
+    `cluster_temperature` has no default here: the component's config is its
+    one source.
     """
     cfg = model.attrs["vae_cfg"]
     pooled_width = n_inputs * (2 if model.get_ref("pooling").attrs["mode"] == "mean_max" else 1)
