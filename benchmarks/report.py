@@ -49,7 +49,8 @@ def render(records: List[Dict[str, Any]]) -> str:
             clusters[r["system"]].append(r)
             km = r.get("kmeans_latent")
             if isinstance(km, dict):
-                clusters["k-means on textvae doc._.latent (two steps)"].append({**km, "seed": r.get("seed")})
+                # One row per textvae system, so cpu and transformer latents stay apart.
+                clusters[f"k-means on {r['system']} doc._.latent (two steps)"].append({**km, "seed": r.get("seed")})
     systems = sorted({s for s, _ in topics} | set(clusters))
     ks = sorted({k for _, k in topics})
     head = ["system"] + [f"K={k} NPMI / TD" for k in ks] + ["fit s (K=20)", "clusters NMI / ARI / purity"]

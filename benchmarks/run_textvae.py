@@ -21,9 +21,11 @@ n_clusters 20. The benchmark workflow (project.yml) trains topics with
 Adam(2e-3, beta1=0.99), batch 64 and the model's default dropout 0.2 for 100
 epochs: better at K=20 and K=50 (session 4 in NOTES_textvae.md).
 
-Every run appends one JSON line per setting to
-`benchmarks/results/textvae_explore.jsonl`; `--out` also writes the run's
-records to a JSON file. A markdown table is printed at the end.
+Every run appends one JSON line per setting to `--log`
+(`benchmarks/results/textvae_explore.jsonl`); `--out` also writes the run's
+records to a JSON file. With `--transformer NAME_OR_DIR` (and `--gpu-id 0`) it
+trains the pipeline of `configs/trf.cfg` instead: a fixed transformer with
+textvae listening to it. A markdown table is printed at the end.
 
 Protocol (same as the LDA/NMF baselines in `run_baselines.py`): the topic
 models are fit on all 16,554 OCTIS documents and NPMI is computed over the
@@ -65,8 +67,24 @@ NG20_DIR = "/work/shared/data/20newsgroups/"
 EXPLORE = Path("benchmarks/results/textvae_explore.jsonl")
 
 
+TRF_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "trf.cfg"
+
+
 def build_nlp(n_topics: int, n_clusters: int, component: Dict[str, Any],
-              model: Dict[str, Any], tok2vec: Dict[str, Any]):
+              model: Dict[str, Any], tok2vec: Dict[str, Any], transformer: str | None = None):
+    """blank("en") + textvae with its own tok2vec (the factory's default model,
+    with overrides), or, with `transformer` (a Hugging Face name or directory),
+    the pipeline of configs/trf.cfg: a fixed transformer and textvae listening to it."""
+    if transformer:
+        if tok2vec:
+            raise ValueError("--tok2vec does not apply with --transformer (the transformer gives the token vectors)")
+        overrides: Dict[str, Any] = {"paths.transformer": transformer,
+                                     "components.textvae.n_topics": n_topics,
+                                     "components.textvae.n_clusters": n_clusters}
+        overrides.update({f"components.textvae.{k}": v for k, v in component.items()})
+        overrides.update({f"components.textvae.model.{k}": v for k, v in model.items()})
+        config = spacy.util.load_config(TRF_CONFIG, overrides=overrides, interpolate=False)
+        return spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     nlp = spacy.blank("en")
     cfg: Dict[str, Any] = {"n_topics": n_topics, "n_clusters": n_clusters}
     cfg.update(component)
@@ -163,7 +181,7 @@ def run_topics(args, k: int) -> Dict[str, Any]:
     component.update(args.component)
     fix_random_seed(args.seed)
     torch.manual_seed(args.seed)
-    nlp = build_nlp(k, args.n_clusters or k, component, args.model, args.tok2vec)
+    nlp = build_nlp(k, args.n_clusters or k, component, args.model, args.tok2vec, args.transformer)
     docs = [Doc(nlp.vocab, words=t) for t in texts]
     pipe = nlp.get_pipe("textvae")
     fit = train(nlp, docs, args.epochs, args.batch_size, args.lr, args.seed, args.grad_clip,
@@ -185,7 +203,7 @@ def run_topics(args, k: int) -> Dict[str, Any]:
         "fit_seconds": fit["fit_seconds"], "steps": fit["steps"],
         "docs_per_s": round(len(out) / pipe_s, 1), "n_docs": len(docs),
         "n_vocab": len(pipe.topic_vocab), "curve": fit["curve"],
-        "topics": pipe.topic_words(10),
+        "topics": pipe.topic_words(10), "component_settings": component_settings(nlp),
     }
 
 
@@ -197,7 +215,7 @@ def run_clusters(args) -> Dict[str, Any]:
     fix_random_seed(args.seed)
     torch.manual_seed(args.seed)
     k = args.cluster_topics
-    nlp = build_nlp(k, 20, component, args.model, args.tok2vec)
+    nlp = build_nlp(k, 20, component, args.model, args.tok2vec, args.transformer)
     t0 = time.perf_counter()
     train_docs = list(nlp.tokenizer.pipe(train_split.text, batch_size=500))
     test_docs = list(nlp.tokenizer.pipe(test_split.text, batch_size=500))
@@ -205,7 +223,8 @@ def run_clusters(args) -> Dict[str, Any]:
     gold = test_split.labels
 
     def evaluate():
-        out = list(nlp.get_pipe("textvae").pipe(test_docs, batch_size=256))
+        # The whole pipeline: with --transformer the listener needs its upstream.
+        out = list(nlp.pipe(test_docs, batch_size=256))
         pred = [d._.cluster for d in out]
         s = cluster_scores(pred, gold)
         return {"nmi": round(s["nmi"], 4), "used": len(set(pred))}
@@ -240,7 +259,7 @@ def run_clusters(args) -> Dict[str, Any]:
         "docs_per_s": round(len(test_out) / pipe_s, 1),
         "n_train": len(train_out), "n_test": len(test_out),
         "n_vocab": len(pipe.topic_vocab), "curve": fit["curve"],
-        "topics": pipe.topic_words(10),
+        "topics": pipe.topic_words(10), "component_settings": component_settings(nlp),
     }
 
 
@@ -296,30 +315,33 @@ def parse_args(argv=None):
     p.add_argument("--model", type=json.loads, default={}, help="JSON: model-level overrides")
     p.add_argument("--component", type=json.loads, default={}, help="JSON: component overrides")
     p.add_argument("--tok2vec", type=json.loads, default={}, help="JSON: tok2vec overrides")
+    p.add_argument("--transformer", default=None,
+                   help="train the pipeline of configs/trf.cfg with this transformer (Hugging Face "
+                        "name or local directory) instead of textvae with its own tok2vec")
+    p.add_argument("--gpu-id", type=int, default=-1, help="GPU to train on (-1: CPU)")
     p.add_argument("--decoder-bn-affine", action="store_true",
                    help="EXPERIMENT: learnable scale/shift on the decoder batch-norm (monkeypatch)")
     p.add_argument("--tag", default="default")
     p.add_argument("--out", type=Path, default=None, help="also write the records to this JSON file")
+    p.add_argument("--log", type=Path, default=EXPLORE, help="JSON-lines file every record is appended to")
     p.add_argument("--save", type=Path, default=None, help="save each trained pipeline under this dir")
     return p.parse_args(argv)
 
 
-def resolved_component_settings(overrides: Dict[str, Any]) -> Dict[str, Any]:
-    """The component's settings as this run used them: the factory's defaults
-    (without the model, and without the sizes, which the record gives as `k`)
-    updated with the overrides, so a record stays readable when a default
-    changes later."""
-    from spacy.language import Language
-
-    defaults = Language.get_factory_meta("textvae").default_config
-    settings = {k: v for k, v in defaults.items() if k not in ("model", "n_topics", "n_clusters")}
-    settings.update({k: v for k, v in overrides.items() if k != "model"})
-    return settings
+def component_settings(nlp) -> Dict[str, Any]:
+    """The textvae settings this run trained with, read back from the pipeline's
+    config (factory defaults, config file and overrides resolved; without the
+    model, and without the sizes, which the record gives as `k`), so a record
+    stays readable when a default changes later."""
+    cfg = nlp.config["components"]["textvae"]
+    return {k: v for k, v in cfg.items() if k not in ("model", "factory", "n_topics", "n_clusters")}
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
+    if args.gpu_id >= 0:
+        spacy.require_gpu(args.gpu_id)
     records = []
     settings = {"tag": args.tag, "epochs": args.epochs, "batch_size": args.batch_size,
                 "cluster_batch_size": args.cluster_batch_size,
@@ -327,13 +349,13 @@ def main(argv=None):
                 "cluster_beta1": args.cluster_beta1, "n_clusters_topics": args.n_clusters,
                 "grad_clip": args.grad_clip,
                 "seed": args.seed, "decoder_bn_affine": args.decoder_bn_affine, "model": args.model, "component": args.component,
-                "tok2vec": args.tok2vec, "component_settings": resolved_component_settings(args.component)}
+                "tok2vec": args.tok2vec, "transformer": args.transformer, "gpu_id": args.gpu_id}
     jobs = []
     if args.task in ("topics", "both"):
         jobs += [("topics", k) for k in args.k]
     if args.task in ("clusters", "both"):
         jobs.append(("clusters", None))
-    EXPLORE.parent.mkdir(parents=True, exist_ok=True)
+    args.log.parent.mkdir(parents=True, exist_ok=True)
     for task, k in jobs:
         t0 = time.perf_counter()
         if task == "topics":
@@ -347,9 +369,10 @@ def main(argv=None):
             rec["epochs"] = args.epochs
             args.epochs = epochs
         rec.update({k_: v for k_, v in settings.items() if k_ != "epochs"})
+        rec["system"] = "textvae (transformer)" if args.transformer else "textvae (cpu)"
         rec["wall"] = round(time.perf_counter() - t0, 1)
         records.append(rec)
-        with open(EXPLORE, "a") as f:
+        with open(args.log, "a") as f:
             f.write(json.dumps(rec) + "\n")
         summary = {k_: v for k_, v in rec.items() if k_ not in ("topics", "curve")}
         print(json.dumps(summary))
