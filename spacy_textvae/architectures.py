@@ -33,7 +33,9 @@ def create_TextVAE_v1(
     dropout (float): Dropout in the encoder and on the topic proportions in
         training (spaCy's `drop` does not reach inside torch, so it is set here).
     grad_factor (float): Scales the gradient sent back into the token vectors;
-        0 detaches them, so a shared tok2vec is not changed by this component.
+        0 detaches them, so a shared tok2vec is not changed by this component,
+        and a tok2vec of the component's own (e.g. `spacy-transformers.Tok2VecTransformer.v3`)
+        runs in inference mode in training too: no dropout, no autograd graph.
     pooling (str): "mean", "max" or "mean_max" pooling of token vectors.
     encoder_bow (bool): Also feed the doc's bag of words (log(1 + counts)) to the encoder.
     decoder_batchnorm (bool): Batch-normalise the decoder logits (ProdLDA), against topic collapse.

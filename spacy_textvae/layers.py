@@ -194,7 +194,14 @@ def textvae_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEO
     pooling = model.get_ref("pooling")
     topic_vocab = model.attrs["topic_vocab"]
     grad_factor = float(model.attrs["grad_factor"])
-    tokvecs, bp_tokvecs = tok2vec(docs, is_train)
+    if is_train and grad_factor == 0.0 and not has_listener(tok2vec):
+        # A frozen token-vector layer of our own (e.g. an embedded transformer):
+        # inference mode, so no autograd graph or dropout in it; for a
+        # transformer that is most of the memory and time of an update.
+        tokvecs, bp_tokvecs = tok2vec.predict(docs), None
+    else:
+        # A listener must run in training mode to receive its upstream's output.
+        tokvecs, bp_tokvecs = tok2vec(docs, is_train)
     pooled, bp_pooled = pooling(tokvecs, is_train)
     counts = model.ops.asarray2f(topic_vocab.counts(docs))
     kl_weight = float(model.attrs["kl_weight"]) if is_train else 1.0
@@ -203,12 +210,19 @@ def textvae_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEO
     def backprop(d_loss: Floats1d) -> List[Doc]:
         d_pooled = bp_vae(d_loss)
         # Nothing to send back for a batch without tokens (thinc's layers fail on it).
-        if grad_factor != 0.0 and any(len(doc) for doc in docs):
+        if bp_tokvecs is not None and grad_factor != 0.0 and any(len(doc) for doc in docs):
             # The listener/tok2vec receives (and accumulates) its gradient here.
             bp_tokvecs(bp_pooled(d_pooled * grad_factor))
         return docs
 
     return output, backprop
+
+
+def has_listener(model: Model) -> bool:
+    """Whether the layer reads its token vectors from an upstream component
+    (`spacy.Tok2VecListener`, `spacy-transformers.TransformerListener`): both
+    carry the upstream's name."""
+    return any(getattr(node, "upstream_name", None) is not None for node in model.walk())
 
 
 def get_vae_layer(model: Model) -> Model:

@@ -1,8 +1,10 @@
 """The model reads token vectors from any upstream source: its own tok2vec
-(default), a shared tok2vec through a listener, or a transformer listener."""
+(default), a shared tok2vec through a listener, a transformer listener, or a
+transformer inside the component."""
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.training import Example
 
 from .conftest import build_tiny_bert, make_corpus
@@ -139,3 +141,86 @@ def test_transformer_listener(tmp_path, monkeypatch):
     nlp2 = spacy.load(tmp_path / "pipeline")
     for a, b in zip(docs, nlp2.pipe(texts[:4])):
         numpy.testing.assert_allclose(a._.latent, b._.latent, atol=1e-5)
+
+
+EMBEDDED_TRF_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = ["textvae"]
+
+[components]
+
+[components.textvae]
+factory = "textvae"
+n_topics = 6
+n_clusters = 3
+kl_warmup_steps = 10
+
+[components.textvae.model]
+@architectures = "spacy-textvae.TextVAE.v1"
+grad_factor = GRAD_FACTOR
+dropout = 0.0
+pooling = "mean"
+
+[components.textvae.model.tok2vec]
+@architectures = "spacy-transformers.Tok2VecTransformer.v3"
+name = "MODEL_PATH"
+grad_factor = 1.0
+tokenizer_config = {"use_fast": true}
+
+[components.textvae.model.tok2vec.get_spans]
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 64
+stride = 48
+
+[components.textvae.model.tok2vec.pooling]
+@layers = "reduce_mean.v1"
+"""
+
+
+def torch_parameters(model):
+    return [p for node in model.walk() for shim in node.shims for p in shim._model.parameters()]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_for_corpus(tmp_path_factory):
+    pytest.importorskip("spacy_transformers")
+    words = {w.lower().strip(".,") for t in make_corpus(n_per_theme=5)[0] for w in t.split()}
+    return build_tiny_bert(tmp_path_factory.mktemp("bert"), words)
+
+
+@pytest.mark.parametrize("grad_factor", [0.0, 1.0])
+def test_embedded_transformer(tiny_bert_for_corpus, tmp_path, monkeypatch, grad_factor):
+    """A transformer inside the component (configs/trf.cfg): frozen (grad_factor 0)
+    it runs in inference mode in training (no dropout, weights unchanged);
+    trainable, it learns; either way save/load gives identical outputs."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spacy.util.fix_random_seed(0)
+    config_str = EMBEDDED_TRF_CONFIG.replace("MODEL_PATH", str(tiny_bert_for_corpus))
+    config = spacy.util.load_config_from_str(config_str.replace("GRAD_FACTOR", str(grad_factor)))
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    texts, _ = make_corpus(n_per_theme=5)
+    examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
+    optimizer = nlp.initialize(lambda: examples)
+    model = nlp.get_pipe("textvae").model
+    trf = model.get_ref("tok2vec")
+    weights_before = [p.detach().clone() for p in torch_parameters(trf)]
+    assert weights_before
+    # Two training-mode passes over the same docs (the VAE has no dropout here):
+    # only the transformer's own dropout could make them differ.
+    docs = [eg.predicted for eg in examples[:8]]
+    first = model.begin_update(docs)[0].latent.copy()
+    second = model.begin_update(docs)[0].latent
+    assert numpy.allclose(first, second) == (grad_factor == 0.0)
+    for i in range(2):
+        losses = nlp.update(examples[i * 8:(i + 1) * 8], sgd=optimizer)
+        assert numpy.isfinite(losses["textvae"])
+    weights_after = torch_parameters(trf)
+    unchanged = all(torch.equal(a, b) for a, b in zip(weights_before, weights_after))
+    assert unchanged == (grad_factor == 0.0)
+    out = list(nlp.pipe(texts[:4]))
+    nlp.to_disk(tmp_path / "pipeline")
+    nlp2 = spacy.load(tmp_path / "pipeline")
+    for a, b in zip(out, nlp2.pipe(texts[:4])):
+        numpy.testing.assert_allclose(a._.latent, b._.latent, atol=1e-5)
+        assert a._.cluster == b._.cluster
