@@ -24,8 +24,8 @@ epochs: better at K=20 and K=50 (session 4 in NOTES_textvae.md).
 Every run appends one JSON line per setting to `--log`
 (`benchmarks/results/textvae_explore.jsonl`); `--out` also writes the run's
 records to a JSON file. With `--transformer NAME_OR_DIR` (and `--gpu-id 0`) it
-trains the pipeline of `configs/trf.cfg` instead: a fixed transformer with
-textvae listening to it. A markdown table is printed at the end.
+trains the pipeline of `configs/trf.cfg` instead: textvae with a fixed
+transformer inside it. A markdown table is printed at the end.
 
 Protocol (same as the LDA/NMF baselines in `run_baselines.py`): the topic
 models are fit on all 16,554 OCTIS documents and NPMI is computed over the
@@ -74,7 +74,7 @@ def build_nlp(n_topics: int, n_clusters: int, component: Dict[str, Any],
               model: Dict[str, Any], tok2vec: Dict[str, Any], transformer: str | None = None):
     """blank("en") + textvae with its own tok2vec (the factory's default model,
     with overrides), or, with `transformer` (a Hugging Face name or directory),
-    the pipeline of configs/trf.cfg: a fixed transformer and textvae listening to it."""
+    the pipeline of configs/trf.cfg: textvae with a fixed transformer inside it."""
     if transformer:
         if tok2vec:
             raise ValueError("--tok2vec does not apply with --transformer (the transformer gives the token vectors)")
@@ -223,7 +223,7 @@ def run_clusters(args) -> Dict[str, Any]:
     gold = test_split.labels
 
     def evaluate():
-        # The whole pipeline: with --transformer the listener needs its upstream.
+        # The whole pipeline, whatever components a config puts before textvae.
         out = list(nlp.pipe(test_docs, batch_size=256))
         pred = [d._.cluster for d in out]
         s = cluster_scores(pred, gold)
