@@ -210,7 +210,8 @@ def textvae_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEO
     def backprop(d_loss: Floats1d) -> List[Doc]:
         d_pooled = bp_vae(d_loss)
         # Nothing to send back for a batch without tokens (thinc's layers fail on it).
-        if bp_tokvecs is not None and grad_factor != 0.0 and any(len(doc) for doc in docs):
+        # (grad_factor 0 never backprops: bp_tokvecs is None for a frozen own layer.)
+        if grad_factor != 0.0 and any(len(doc) for doc in docs):
             # The listener/tok2vec receives (and accumulates) its gradient here.
             bp_tokvecs(bp_pooled(d_pooled * grad_factor))
         return docs
