@@ -28,7 +28,7 @@ def read_texts(path: Path, n: int) -> List[str]:
 
 
 LISTENER = {
-    "@architectures": "spacy-textvae.TextVAE.v1",
+    "@architectures": "spacy-textvae.TextVAE.v2",
     "tok2vec": {"@architectures": "spacy.Tok2VecListener.v1", "width": 96, "upstream": "tok2vec"},
 }
 

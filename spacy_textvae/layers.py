@@ -243,6 +243,7 @@ def attach_vae(
     n_topics: int,
     n_clusters: int,
     background: Optional[numpy.ndarray] = None,
+    word_embeddings: Optional[numpy.ndarray] = None,
     *,
     cluster_temperature: float,
 ) -> Model:
@@ -250,9 +251,15 @@ def attach_vae(
     (replacing any previous one). Called by `initialize` and before loading
     weights, since the sizes are known only from data or the saved config.
     `cluster_temperature` has no default here: the component's config is its
-    one source.
+    one source. With the embedding decoder and no `word_embeddings` (loading),
+    zeros hold their place until the saved weights are read.
     """
     cfg = model.attrs["vae_cfg"]
+    embeddings = None
+    if cfg["decoder"] == "embedding":
+        if word_embeddings is None:
+            word_embeddings = numpy.zeros((n_vocab, cfg["word_embedding_width"]), dtype="float32")
+        embeddings = torch.as_tensor(numpy.asarray(word_embeddings, dtype="float32"))
     pooled_width = n_inputs * (2 if model.get_ref("pooling").attrs["mode"] == "mean_max" else 1)
     module = TextVAEModule(
         n_inputs=pooled_width,
@@ -265,6 +272,10 @@ def attach_vae(
         decoder_batchnorm=cfg["decoder_batchnorm"],
         background=None if background is None else torch.as_tensor(background),
         cluster_temperature=cluster_temperature,
+        word_dropout=cfg["word_dropout"],
+        word_embeddings=embeddings,
+        decoder_temperature=cfg["decoder_temperature"],
+        ecr_weight=cfg["ecr_weight"],
     )
     vae = build_torch_vae(module, mixed_precision=cfg["mixed_precision"])
     model.layers[:] = [layer for layer in model.layers if layer.name != vae.name] + [vae]

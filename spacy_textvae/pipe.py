@@ -20,17 +20,23 @@ from .layers import VAEOutput, attach_vae, get_vae_layer
 from .topic_words import check_ranking, check_weight, frex_scores, relevance_scores
 from .vae import TextVAEModule
 from .vocab import TopicVocab
+from .word_embeddings import cooccurrence_embeddings
 
 logger = logging.getLogger("spacy_textvae")
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy-textvae.TextVAE.v1"
+@architectures = "spacy-textvae.TextVAE.v2"
 hidden_width = 256
 dropout = 0.2
+word_dropout = 0.3
 grad_factor = 1.0
 pooling = "mean_max"
 encoder_bow = true
+decoder = "embedding"
+word_embedding_width = 100
+decoder_temperature = 0.2
+ecr_weight = 100.0
 decoder_batchnorm = true
 decoder_background = true
 mixed_precision = false
@@ -141,7 +147,7 @@ class TextVAE(TrainablePipe):
     `doc._.cluster_probs` (float32, sums to 1). Trained without annotations.
 
     vocab (Vocab): The shared vocabulary.
-    model (Model[List[Doc], VAEOutput]): A `spacy-textvae.TextVAE.v1` model.
+    model (Model[List[Doc], VAEOutput]): A `spacy-textvae.TextVAE.v2` model.
     name (str): The component's name.
     n_topics (int): Number of topics (and latent dimensions).
     n_clusters (int): Number of clusters (components of the mixture prior).
@@ -342,8 +348,17 @@ class TextVAE(TrainablePipe):
         background = self.topic_vocab.log_frequencies()
         if not self.model.attrs["vae_cfg"]["decoder_background"]:
             background = None
+        word_embeddings = None
+        vae_cfg = self.model.attrs["vae_cfg"]
+        if vae_cfg["decoder"] == "embedding":
+            docs = (eg.reference for eg in get_examples())
+            word_embeddings = cooccurrence_embeddings(
+                (cols for chunk in util.minibatch(docs, size=256) for cols in self.topic_vocab.columns(chunk)),
+                len(self.topic_vocab),
+                width=vae_cfg["word_embedding_width"],
+            )
         self.cfg.update({"width": width, "n_vocab": len(self.topic_vocab), "step": 0, "prior_fitted": False})
-        self._attach_vae(background)
+        self._attach_vae(background, word_embeddings)
         logger.info(
             "textvae: %d topic words from %d docs, token vectors of width %d",
             len(self.topic_vocab),
@@ -358,7 +373,9 @@ class TextVAE(TrainablePipe):
         vectors = tok2vec.predict(sample[:2])
         return int(vectors[0].shape[1])
 
-    def _attach_vae(self, background: Optional[numpy.ndarray] = None) -> None:
+    def _attach_vae(
+        self, background: Optional[numpy.ndarray] = None, word_embeddings: Optional[numpy.ndarray] = None
+    ) -> None:
         cfg = self.model.attrs["vae_cfg"]
         if cfg["mixed_precision"] and self.model.ops.device_type != "gpu":
             raise ValueError(
@@ -372,6 +389,7 @@ class TextVAE(TrainablePipe):
             n_topics=self.n_topics,
             n_clusters=self.n_clusters,
             background=background,
+            word_embeddings=word_embeddings,
             cluster_temperature=self.cfg.get("cluster_temperature", 1.0),
         )
 
@@ -457,7 +475,7 @@ class TextVAE(TrainablePipe):
         was_training = module.training
         module.eval()
         with torch.no_grad():
-            eye = torch.eye(self.n_topics, device=module.beta.device)
+            eye = torch.eye(self.n_topics, device=module.prior_means.device)
             log_probs = module.decode(eye).float().cpu().numpy()
         module.train(was_training)
         return log_probs

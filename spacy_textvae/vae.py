@@ -7,8 +7,15 @@ ranks components by a scaled distance to their means, like k-means. With
 learned weights and per-component variances a few broad components absorbed
 most documents on 20 Newsgroups (see benchmarks/NOTES_textvae.md).
 
+The decoder is either ProdLDA's free topic-word matrix or, given word
+embeddings, ECRTM's: topics are points in the word-embedding space, word w's
+weight in topic k is softmax_k(-‖t_k - e_w‖² / τ), and an embedding clustering
+regulariser (entropic optimal transport of the words onto the topics, equal mass
+per topic) keeps each topic on its own region of the space, so topics stay
+coherent and distinct.
+
 References: Srivastava & Sutton 2017 (ProdLDA), Miao et al. 2017 (NVDM-GSM),
-Jiang et al. 2017 (VaDE).
+Jiang et al. 2017 (VaDE), Dieng et al. 2020 (ETM), Wu et al. 2023 (ECRTM).
 """
 import math
 from typing import Optional, Tuple
@@ -18,6 +25,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 LOG_2PI = math.log(2.0 * math.pi)
+# Entropic OT of the embedding clustering regulariser: ECRTM's ε (1 / 20) and
+# a fixed number of log-domain Sinkhorn iterations (no data-dependent loop).
+SINKHORN_EPSILON = 0.05
+SINKHORN_ITERATIONS = 30
 
 
 class MaybeBatchNorm(nn.BatchNorm1d):
@@ -51,6 +62,13 @@ class TextVAEModule(nn.Module):
     cluster_temperature (float): In training, q(c | x) = softmax(log p(c, z) / T),
         sharper than the exact posterior p(c | z) for T < 1 (still a valid ELBO).
         Inference always reports p(c | z).
+    word_dropout (float): Share of word types hidden from the encoder's bag of
+        words in training (the decoder still reconstructs them): a denoising
+        regulariser that makes the latent depend on more than a few words.
+    word_embeddings (Optional[Tensor]): (n_vocab, width) fixed word embeddings;
+        given, the decoder is ECRTM's embedding decoder instead of a free matrix.
+    decoder_temperature (float): τ of the embedding decoder.
+    ecr_weight (float): Weight of the embedding clustering regulariser (0: off).
     """
 
     def __init__(
@@ -67,6 +85,10 @@ class TextVAEModule(nn.Module):
         cluster_temperature: float = 1.0,
         min_prior_var: float = 1e-2,
         buffer_size: int = 4096,
+        word_dropout: float = 0.0,
+        word_embeddings: Optional[Tensor] = None,
+        decoder_temperature: float = 0.2,
+        ecr_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if n_inputs <= 0 and not encoder_bow:
@@ -78,6 +100,9 @@ class TextVAEModule(nn.Module):
         self.encoder_bow = encoder_bow
         self.min_prior_var = min_prior_var
         self.cluster_temperature = float(cluster_temperature)
+        self.word_dropout = float(word_dropout)
+        self.decoder_temperature = float(decoder_temperature)
+        self.ecr_weight = float(ecr_weight)
         self.input_norm = nn.LayerNorm(n_inputs) if n_inputs > 0 else None
         n_in = n_inputs + (n_vocab if encoder_bow else 0)
         self.encoder = nn.Sequential(
@@ -94,8 +119,18 @@ class TextVAEModule(nn.Module):
         self.bn_mu = MaybeBatchNorm(n_topics, affine=False)
         self.bn_logvar = MaybeBatchNorm(n_topics, affine=False)
         self.theta_dropout = nn.Dropout(dropout)
-        self.beta = nn.Parameter(torch.empty(n_topics, n_vocab))
-        nn.init.xavier_uniform_(self.beta)
+        if word_embeddings is None:
+            self.beta = nn.Parameter(torch.empty(n_topics, n_vocab))
+            nn.init.xavier_uniform_(self.beta)
+        else:
+            if tuple(word_embeddings.shape[:1]) != (n_vocab,) or word_embeddings.dim() != 2:
+                raise ValueError(
+                    f"[textvae] word_embeddings must have shape (n_vocab={n_vocab}, width), "
+                    f"not {tuple(word_embeddings.shape)}."
+                )
+            # Fixed: they carry the corpus's word similarities into the topics.
+            self.register_buffer("word_embeddings", word_embeddings.detach().clone().float())
+            self.topic_embeddings = nn.Parameter(torch.randn(n_topics, word_embeddings.shape[1]) * 0.1)
         self.bn_decoder = MaybeBatchNorm(n_vocab, affine=False) if decoder_batchnorm else None
         if background is None:
             background = torch.zeros(n_vocab)
@@ -159,9 +194,45 @@ class TextVAEModule(nn.Module):
         kl_cat = gamma * (torch.log(gamma.clamp_min(1e-10)) - log_pi)
         return (gamma * kl_gauss).sum(1) + kl_cat.sum(1)
 
+    @property
+    def has_embedding_decoder(self) -> bool:
+        return hasattr(self, "topic_embeddings")
+
+    def _topic_word_distances(self) -> Tensor:
+        """‖t_k - e_w‖², (n_topics, n_vocab)."""
+        t, e = self.topic_embeddings, self.word_embeddings
+        dist = t.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1).unsqueeze(0) - 2.0 * t @ e.t()
+        return dist.clamp_min(0.0)
+
+    def topic_word_weights(self) -> Tensor:
+        """The decoder's topic-word matrix, (n_topics, n_vocab): the free matrix,
+        or the embedding decoder's softmax over topics of -distance / τ."""
+        if not self.has_embedding_decoder:
+            return self.beta
+        return F.softmax(-self._topic_word_distances() / self.decoder_temperature, dim=0)
+
+    def embedding_clustering_loss(self) -> Tensor:
+        """ECRTM's regulariser: the cost of the entropic optimal transport plan
+        P that moves the words (mass 1/V each) onto the topics (mass 1/K each),
+        Σ P ∘ ‖t_k - e_w‖². P is held fixed in the gradient (by the envelope
+        theorem it is the gradient of the transport cost)."""
+        cost = self._topic_word_distances().float()
+        n_topics, n_vocab = cost.shape
+        with torch.no_grad():
+            kernel = -cost / SINKHORN_EPSILON
+            log_a = -math.log(n_topics)
+            log_b = -math.log(n_vocab)
+            f = torch.zeros(n_topics, device=cost.device)
+            g = torch.zeros(n_vocab, device=cost.device)
+            for _ in range(SINKHORN_ITERATIONS):
+                f = log_a - torch.logsumexp(kernel + g.unsqueeze(0), dim=1)
+                g = log_b - torch.logsumexp(kernel + f.unsqueeze(1), dim=0)
+            plan = torch.exp(kernel + f.unsqueeze(1) + g.unsqueeze(0))
+        return (plan * cost).sum()
+
     def decode(self, theta: Tensor) -> Tensor:
         """Log-probabilities of the vocabulary per document: (batch, n_vocab)."""
-        logits = theta @ self.beta
+        logits = theta @ self.topic_word_weights()
         if self.bn_decoder is not None:
             logits = self.bn_decoder(logits)
         return F.log_softmax(logits.float() + self.background, dim=1)
@@ -179,7 +250,10 @@ class TextVAEModule(nn.Module):
         RETURNS: μ, θ, γ, loss, reconstruction loss, KL; the last three per document.
         """
         counts = counts.float()
-        mu, logvar = self.encode(pooled, counts)
+        encoder_counts = counts
+        if self.training and self.word_dropout > 0:
+            encoder_counts = counts * (torch.rand_like(counts) >= self.word_dropout)
+        mu, logvar = self.encode(pooled, encoder_counts)
         mu, logvar = mu.float(), logvar.float()
         if self.training:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
@@ -195,6 +269,10 @@ class TextVAEModule(nn.Module):
         recon = -(counts * log_probs).sum(1)
         kl = self.kl_divergence(mu, logvar, gamma)
         loss = recon + kl_weight * kl
+        if self.training and self.has_embedding_decoder and self.ecr_weight > 0:
+            # A batch-level term, added to every doc's loss: the component
+            # averages the loss over the batch.
+            loss = loss + self.ecr_weight * self.embedding_clustering_loss()
         # In eval z = μ, so θ and γ above are already the posterior-mean values.
         return mu, theta, gamma, loss, recon, kl
 

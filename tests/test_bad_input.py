@@ -101,6 +101,11 @@ def test_initialize_with_empty_vocabulary():
                     "tok2vec": {"@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None,
                                 "width": 32, "depth": 1, "embed_size": 500, "window_size": 1,
                                 "maxout_pieces": 3, "subword_features": True}}}, "dropout"),
+        ({"model": {"word_dropout": 1.0}}, "word_dropout"),
+        ({"model": {"decoder": "mlp"}}, "decoder"),
+        ({"model": {"word_embedding_width": 0}}, "word_embedding_width"),
+        ({"model": {"decoder_temperature": 0.0}}, "decoder_temperature"),
+        ({"model": {"ecr_weight": -1.0}}, "ecr_weight"),
     ],
 )
 def test_bad_settings_raise(config, match):

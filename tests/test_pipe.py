@@ -22,6 +22,7 @@ def test_factory_registered_without_import():
         "assert 'spacy_textvae' in sys.modules\n"
         "from spacy.util import registry\n"
         "registry.architectures.get('spacy-textvae.TextVAE.v1')\n"
+        "registry.architectures.get('spacy-textvae.TextVAE.v2')\n"
         "registry.scorers.get('spacy-textvae.textvae_scorer.v1')\n"
         "print('ok')\n"
     )
@@ -39,8 +40,9 @@ def test_default_config_values():
     for key in ("kl_warmup_steps", "vocab_attr", "min_df", "max_df", "max_vocab_size", "remove_stop_words"):
         assert key in cfg
     model_cfg = cfg["model"]
-    assert model_cfg["@architectures"] == "spacy-textvae.TextVAE.v1"
+    assert model_cfg["@architectures"] == "spacy-textvae.TextVAE.v2"
     assert "dropout" in model_cfg and "grad_factor" in model_cfg
+    assert model_cfg["decoder"] == "embedding" and model_cfg["word_dropout"] == 0.3
 
 
 def test_not_initialized_error():

@@ -100,3 +100,39 @@ def test_mismatched_weights_clear_error(trained, tmp_path):
     spacy.util.srsly.write_json(cfg_path, cfg)
     with pytest.raises(ValueError, match=r"\[textvae\]"):
         spacy.load(tmp_path / "model")
+
+
+def test_word_embeddings_are_saved_with_the_weights(trained, tmp_path):
+    # The default embedding decoder's word vectors come from the training docs at
+    # initialize(); a loaded pipeline must get them from disk, not recompute them.
+    nlp, _ = trained
+    module = nlp.get_pipe("textvae").torch_module
+    assert module.has_embedding_decoder and float(module.word_embeddings.abs().sum()) > 0
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model").get_pipe("textvae").torch_module
+    assert numpy.array_equal(loaded.word_embeddings.numpy(), module.word_embeddings.numpy())
+
+
+def test_v1_architecture_still_trains_saves_and_loads(corpus, tmp_path):
+    # Pipelines saved before TextVAE.v2 name the v1 architecture: it must keep
+    # working, with its linear (ProdLDA) decoder and no word dropout.
+    from .conftest import train
+
+    texts, _ = corpus
+    nlp = spacy.blank("en")
+    model = {
+        "@architectures": "spacy-textvae.TextVAE.v1",
+        "hidden_width": 32,
+        "tok2vec": {
+            "@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None, "width": 16,
+            "depth": 1, "embed_size": 500, "window_size": 1, "maxout_pieces": 2, "subword_features": False,
+        },
+    }
+    nlp.add_pipe("textvae", config={**SMALL_CONFIG, "model": model})
+    history = train(nlp, texts, epochs=6)
+    assert history[-1] < history[0]
+    module = nlp.get_pipe("textvae").torch_module
+    assert not module.has_embedding_decoder and module.word_dropout == 0.0
+    nlp.to_disk(tmp_path / "v1")
+    nlp2 = spacy.load(tmp_path / "v1")
+    assert_same_outputs(list(nlp.pipe(texts[:20])), list(nlp2.pipe(texts[:20])))

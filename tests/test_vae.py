@@ -148,3 +148,96 @@ def test_cluster_temperature_sharpens_training_assignments_only():
     assert float(outs[0.3][0].max(1).values.mean()) > float(outs[1.0][0].max(1).values.mean())
     # ...and inference reports the exact posterior either way.
     torch.testing.assert_close(outs[0.3][1], outs[1.0][1])
+
+
+# -- the embedding decoder (ECRTM) and word dropout ------------------------------
+
+
+def embedding_module(**kwargs):
+    g = torch.Generator().manual_seed(1)
+    emb = torch.nn.functional.normalize(torch.randn(30, 6, generator=g), dim=1)
+    return make_module(word_embeddings=emb, ecr_weight=10.0, **kwargs)
+
+
+def test_embedding_decoder_shapes_and_probabilities():
+    module = embedding_module()
+    assert module.has_embedding_decoder and not hasattr(module, "beta")
+    weights = module.topic_word_weights()
+    assert weights.shape == (5, 30)
+    # ECRTM normalises each word's weights over the topics.
+    torch.testing.assert_close(weights.sum(0), torch.ones(30))
+    module.eval()
+    log_probs = module.decode(torch.eye(5))
+    torch.testing.assert_close(log_probs.exp().sum(1), torch.ones(5))
+    pooled, counts = batch()
+    for training in (True, False):
+        module.train(training)
+        mu, theta, gamma, loss, recon, kl = module(pooled, counts)
+        assert torch.isfinite(loss).all() and loss.shape == (12,)
+    # The word embeddings are fixed (a buffer, saved with the weights); the topics learn.
+    names = dict(module.named_parameters())
+    assert "topic_embeddings" in names and "word_embeddings" not in names
+    assert "word_embeddings" in module.state_dict()
+
+
+def test_embedding_clustering_loss_is_added_in_training_only():
+    module = embedding_module()
+    pooled, counts = batch()
+    ecr = float(module.embedding_clustering_loss().detach())
+    assert ecr > 0 and numpy.isfinite(ecr)
+    for training in (True, False):
+        module.train(training)
+        torch.manual_seed(0)
+        _, _, _, loss, recon, kl = module(pooled, counts)
+        extra = (loss - recon - kl).detach()
+        expected = 10.0 * ecr if training else 0.0
+        torch.testing.assert_close(extra, torch.full((12,), expected), rtol=1e-4, atol=1e-4)
+
+
+def test_embedding_clustering_spreads_topics_over_the_words():
+    # Words in 5 tight groups; all topics start at one point. Minimising the
+    # regulariser alone must give each group its own topic (balanced transport).
+    g = torch.Generator().manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(5, 6, generator=g), dim=1) * 2
+    emb = (centres.repeat_interleave(6, 0) + 0.01 * torch.randn(30, 6, generator=g))
+    module = make_module(word_embeddings=emb, ecr_weight=1.0)
+    with torch.no_grad():
+        module.topic_embeddings.copy_(0.01 * torch.randn(5, 6, generator=g))
+    opt = torch.optim.Adam([module.topic_embeddings], lr=0.05)
+    first = float(module.embedding_clustering_loss().detach())
+    for _ in range(300):
+        opt.zero_grad()
+        module.embedding_clustering_loss().backward()
+        opt.step()
+    assert float(module.embedding_clustering_loss().detach()) < 0.2 * first
+    nearest = torch.cdist(module.topic_embeddings.detach(), centres).argmin(1)
+    assert sorted(nearest.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_word_dropout_hides_words_from_the_encoder_in_training_only():
+    module = make_module(n_inputs=0, word_dropout=0.5)
+    seen = []
+    original = module.encode
+
+    def spy(pooled, counts):
+        seen.append(counts.clone())
+        return original(pooled, counts)
+
+    module.encode = spy
+    _, counts = batch()
+    counts = counts + 1.0  # every entry non-zero
+    pooled = torch.zeros(12, 0)
+    module.train()
+    module(pooled, counts)
+    share_hidden = float((seen[-1] == 0).float().mean())
+    assert 0.35 < share_hidden < 0.65
+    module.eval()
+    module(pooled, counts)
+    assert torch.equal(seen[-1], counts)
+
+
+def test_bad_word_embeddings_shape():
+    import pytest
+
+    with pytest.raises(ValueError, match="word_embeddings must have shape"):
+        make_module(word_embeddings=torch.zeros(29, 4))
