@@ -204,7 +204,7 @@ class TextVAEModule(nn.Module):
         dist = t.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1).unsqueeze(0) - 2.0 * t @ e.t()
         return dist.clamp_min(0.0)
 
-    def topic_word_weights(self) -> Tensor:
+    def decoder_weights(self) -> Tensor:
         """The decoder's topic-word matrix, (n_topics, n_vocab): the free matrix,
         or the embedding decoder's softmax over topics of -distance / τ."""
         if not self.has_embedding_decoder:
@@ -232,7 +232,7 @@ class TextVAEModule(nn.Module):
 
     def decode(self, theta: Tensor) -> Tensor:
         """Log-probabilities of the vocabulary per document: (batch, n_vocab)."""
-        logits = theta @ self.topic_word_weights()
+        logits = theta @ self.decoder_weights()
         if self.bn_decoder is not None:
             logits = self.bn_decoder(logits)
         return F.log_softmax(logits.float() + self.background, dim=1)

@@ -162,7 +162,7 @@ def embedding_module(**kwargs):
 def test_embedding_decoder_shapes_and_probabilities():
     module = embedding_module()
     assert module.has_embedding_decoder and not hasattr(module, "beta")
-    weights = module.topic_word_weights()
+    weights = module.decoder_weights()
     assert weights.shape == (5, 30)
     # ECRTM normalises each word's weights over the topics.
     torch.testing.assert_close(weights.sum(0), torch.ones(30))
