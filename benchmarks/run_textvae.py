@@ -204,6 +204,7 @@ def run_topics(args, k: int) -> Dict[str, Any]:
         "docs_per_s": round(len(out) / pipe_s, 1), "n_docs": len(docs),
         "n_vocab": len(pipe.topic_vocab), "curve": fit["curve"],
         "topics": pipe.topic_words(10), "component_settings": component_settings(nlp),
+        "model_settings": model_settings(nlp),
     }
 
 
@@ -260,6 +261,7 @@ def run_clusters(args) -> Dict[str, Any]:
         "n_train": len(train_out), "n_test": len(test_out),
         "n_vocab": len(pipe.topic_vocab), "curve": fit["curve"],
         "topics": pipe.topic_words(10), "component_settings": component_settings(nlp),
+        "model_settings": model_settings(nlp),
     }
 
 
@@ -335,6 +337,13 @@ def component_settings(nlp) -> Dict[str, Any]:
     stays readable when a default changes later."""
     cfg = nlp.config["components"]["textvae"]
     return {k: v for k, v in cfg.items() if k not in ("model", "factory", "n_topics", "n_clusters")}
+
+
+def model_settings(nlp) -> Dict[str, Any]:
+    """The textvae model's architecture and settings (without its tok2vec), read
+    back from the pipeline's config like `component_settings`."""
+    cfg = nlp.config["components"]["textvae"]["model"]
+    return {k: v for k, v in cfg.items() if k != "tok2vec"}
 
 
 def main(argv=None):

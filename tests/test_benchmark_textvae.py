@@ -68,6 +68,8 @@ def test_run_textvae_topics_and_clusters(bench_data, tmp_path, pipeline):
     # configs/trf.cfg (its KL warm-up is 200 updates; the factory's is 500).
     warmup = clusters["component_settings"]["kl_warmup_steps"]
     assert warmup == (200 if pipeline == "transformer" else 500)
+    assert topics["model_settings"]["@architectures"] == "spacy-textvae.TextVAE.v2"
+    assert topics["model_settings"]["decoder"] == "embedding" and "tok2vec" not in topics["model_settings"]
     assert clusters["transformer"] == (None if pipeline == "tok2vec" else argv[-1])
 
 
