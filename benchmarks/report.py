@@ -70,7 +70,24 @@ def render(records: List[Dict[str, Any]]) -> str:
     note = ("\nNPMI: gensim `c_npmi` (top 10 words, window 10) over the OCTIS-format corpus itself; "
             "TD: unique share of the top-25 words; clusters: raw 20 Newsgroups, trained on train, "
             "scored on test against the 20 labels. Medians over seeds; (n) = number of seeds.\n")
-    return "\n".join(lines) + "\n" + note
+    return "\n".join(lines) + "\n" + note + decoder_note(records)
+
+
+def decoder_note(records: List[Dict[str, Any]]) -> str:
+    """Which decoder and word dropout each textvae system's topic and cluster runs
+    used, when the records say (a row can mix settings across its columns)."""
+    used: Dict[str, Dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for r in records:
+        settings = r.get("model_settings")
+        if r.get("task") in ("topics", "clusters") and isinstance(settings, dict):
+            used[r["system"]][r["task"]].add(
+                f"decoder {settings.get('decoder', 'linear')}, word dropout {settings.get('word_dropout', 0.0)}"
+            )
+    lines = []
+    for system in sorted(used):
+        parts = [f"{task}: {'; '.join(sorted(values))}" for task, values in sorted(used[system].items(), reverse=True)]
+        lines.append(f"{system}: " + " · ".join(parts) + ".")
+    return ("\n" + "\n".join(lines) + "\n") if lines else ""
 
 
 def main() -> None:

@@ -95,3 +95,16 @@ def test_report_keeps_each_systems_kmeans_row_apart():
     assert "| .390 / .100 / .300 (3) |" in rows["textvae (cpu)"]  # the median of three seeds
     assert ".390 / .100 / .300 (3)" in rows["k-means on textvae (cpu) doc._.latent (two steps)"]
     assert ".520 / .100 / .300 (1)" in rows["k-means on textvae (transformer) doc._.latent (two steps)"]
+
+
+def test_report_says_which_decoder_each_task_used():
+    from benchmarks.report import render
+
+    topics = {"task": "topics", "system": "textvae (cpu)", "k": 20, "npmi": 0.2, "td": 0.9,
+              "model_settings": {"decoder": "embedding", "word_dropout": 0.3}}
+    clusters = {"task": "clusters", "system": "textvae (cpu)", "nmi": 0.4, "ari": 0.2, "purity": 0.3,
+                "model_settings": {"decoder": "linear", "word_dropout": 0.3}}
+    table = render([topics, clusters, {"task": "topics", "system": "sklearn_nmf", "k": 20, "npmi": 0.1, "td": 0.7}])
+    assert ("textvae (cpu): topics: decoder embedding, word dropout 0.3 · "
+            "clusters: decoder linear, word dropout 0.3.") in table
+    assert "sklearn_nmf:" not in table
