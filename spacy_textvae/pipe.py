@@ -351,6 +351,8 @@ class TextVAE(TrainablePipe):
         word_embeddings = None
         vae_cfg = self.model.attrs["vae_cfg"]
         if vae_cfg["decoder"] == "embedding":
+            # One more pass over the training docs: the word embeddings come from
+            # their co-occurrence counts, over the vocabulary just built.
             docs = (eg.reference for eg in get_examples())
             word_embeddings = cooccurrence_embeddings(
                 (cols for chunk in util.minibatch(docs, size=256) for cols in self.topic_vocab.columns(chunk)),
