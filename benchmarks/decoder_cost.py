@@ -23,9 +23,8 @@ from spacy.training import Example  # noqa: E402
 from thinc.api import Adam  # noqa: E402
 
 from benchmarks.data import load_20ng  # noqa: E402
+from benchmarks.memory_growth import TOK2VEC  # noqa: E402  (the benchmark's tiny frozen tok2vec)
 from benchmarks.run_textvae import build_nlp  # noqa: E402
-
-TOK2VEC = {"width": 16, "depth": 1, "embed_size": 1000, "subword_features": False}
 
 
 def main() -> None:
