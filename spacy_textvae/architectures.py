@@ -21,7 +21,7 @@ def create_TextVAE_v2(
     encoder_bow: bool = True,
     decoder: str = "embedding",
     word_embedding_width: int = 100,
-    decoder_temperature: float = 0.2,
+    decoder_temperature: float = 0.5,
     ecr_weight: float = 100.0,
     decoder_batchnorm: bool = True,
     decoder_background: bool = True,

@@ -87,7 +87,7 @@ class TextVAEModule(nn.Module):
         buffer_size: int = 4096,
         word_dropout: float = 0.0,
         word_embeddings: Optional[Tensor] = None,
-        decoder_temperature: float = 0.2,
+        decoder_temperature: float = 0.5,
         ecr_weight: float = 0.0,
     ) -> None:
         super().__init__()
