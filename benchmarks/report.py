@@ -74,15 +74,17 @@ def render(records: List[Dict[str, Any]]) -> str:
 
 
 def decoder_note(records: List[Dict[str, Any]]) -> str:
-    """Which decoder and word dropout each textvae system's topic and cluster runs
-    used, when the records say (a row can mix settings across its columns)."""
+    """Which decoder (with its temperature) and word dropout each textvae system's
+    topic and cluster runs used, when the records say (a row can mix settings
+    across its columns)."""
     used: Dict[str, Dict[str, set]] = defaultdict(lambda: defaultdict(set))
     for r in records:
         settings = r.get("model_settings")
         if r.get("task") in ("topics", "clusters") and isinstance(settings, dict):
-            used[r["system"]][r["task"]].add(
-                f"decoder {settings.get('decoder', 'linear')}, word dropout {settings.get('word_dropout', 0.0)}"
-            )
+            decoder = settings.get("decoder", "linear")
+            if decoder == "embedding" and "decoder_temperature" in settings:
+                decoder += f" (τ {settings['decoder_temperature']})"
+            used[r["system"]][r["task"]].add(f"decoder {decoder}, word dropout {settings.get('word_dropout', 0.0)}")
     lines = []
     for system in sorted(used):
         parts = [f"{task}: {'; '.join(sorted(values))}" for task, values in sorted(used[system].items(), reverse=True)]

@@ -101,10 +101,10 @@ def test_report_says_which_decoder_each_task_used():
     from benchmarks.report import render
 
     topics = {"task": "topics", "system": "textvae (cpu)", "k": 20, "npmi": 0.2, "td": 0.9,
-              "model_settings": {"decoder": "embedding", "word_dropout": 0.3}}
+              "model_settings": {"decoder": "embedding", "decoder_temperature": 0.5, "word_dropout": 0.3}}
     clusters = {"task": "clusters", "system": "textvae (cpu)", "nmi": 0.4, "ari": 0.2, "purity": 0.3,
                 "model_settings": {"decoder": "linear", "word_dropout": 0.3}}
     table = render([topics, clusters, {"task": "topics", "system": "sklearn_nmf", "k": 20, "npmi": 0.1, "td": 0.7}])
-    assert ("textvae (cpu): topics: decoder embedding, word dropout 0.3 · "
+    assert ("textvae (cpu): topics: decoder embedding (τ 0.5), word dropout 0.3 · "
             "clusters: decoder linear, word dropout 0.3.") in table
     assert "sklearn_nmf:" not in table
