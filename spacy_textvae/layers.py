@@ -246,13 +246,15 @@ def attach_vae(
     word_embeddings: Optional[numpy.ndarray] = None,
     *,
     cluster_temperature: float,
+    cluster_means: str,
 ) -> Model:
     """Build the torch VAE for the given sizes and attach it to the model
     (replacing any previous one). Called by `initialize` and before loading
     weights, since the sizes are known only from data or the saved config.
-    `cluster_temperature` has no default here: the component's config is its
-    one source. With the embedding decoder and no `word_embeddings` (loading),
-    zeros hold their place until the saved weights are read.
+    `cluster_temperature` and `cluster_means` have no default here: the
+    component's config is their one source. With the embedding decoder and no
+    `word_embeddings` (loading), zeros hold their place until the saved weights
+    are read.
     """
     cfg = model.attrs["vae_cfg"]
     embeddings = None
@@ -276,6 +278,7 @@ def attach_vae(
         word_embeddings=embeddings,
         decoder_temperature=cfg["decoder_temperature"],
         ecr_weight=cfg["ecr_weight"],
+        cluster_means=cluster_means,
     )
     vae = build_torch_vae(module, mixed_precision=cfg["mixed_precision"])
     model.layers[:] = [layer for layer in model.layers if layer.name != vae.name] + [vae]

@@ -18,7 +18,7 @@ from thinc.api import Config, Model, Optimizer
 from . import metrics  # noqa: F401  (registers the scorer)
 from .layers import VAEOutput, attach_vae, get_vae_layer
 from .topic_words import check_ranking, check_weight, frex_scores, relevance_scores
-from .vae import TextVAEModule
+from .vae import CLUSTER_MEANS, TextVAEModule
 from .vocab import TopicVocab
 from .word_embeddings import cooccurrence_embeddings
 
@@ -58,6 +58,25 @@ EXTENSIONS = ("latent", "topics", "cluster", "cluster_probs")
 PRIOR_REPAIR_EVERY = 50
 
 
+def resolve_cluster_means(cluster_means: str, n_topics: int, n_clusters: int) -> str:
+    """The `cluster_means` setting with "auto" resolved: "topics" when there is
+    one cluster per topic, else "free"; a clear error for an unknown value."""
+    if cluster_means == "auto":
+        return "topics" if n_clusters == n_topics else "free"
+    if cluster_means not in CLUSTER_MEANS:
+        raise ValueError(
+            f"[textvae] cluster_means must be \"auto\", {', '.join(repr(m) for m in CLUSTER_MEANS)}, "
+            f"not {cluster_means!r}."
+        )
+    if cluster_means == "topics" and n_clusters != n_topics:
+        raise ValueError(
+            f"[textvae] cluster_means = \"topics\" ties one cluster to each topic, so it needs "
+            f"n_clusters == n_topics (here {n_clusters} and {n_topics}). Set them equal or use "
+            "cluster_means = \"free\" (or \"auto\")."
+        )
+    return cluster_means
+
+
 def install_extensions() -> None:
     """Register `Doc._.latent`, `._.topics`, `._.cluster` and `._.cluster_probs`
     (idempotent: safe in worker processes and after unpickling)."""
@@ -76,6 +95,7 @@ def install_extensions() -> None:
         "kl_warmup_steps": 500,
         "prior_fit_step": None,
         "cluster_temperature": 0.1,
+        "cluster_means": "auto",
         "vocab_attr": "LOWER",
         "min_df": 2,
         "max_df": 0.7,
@@ -105,6 +125,7 @@ def make_textvae(
     kl_warmup_steps: int,
     prior_fit_step: Optional[int],
     cluster_temperature: float,
+    cluster_means: str,
     vocab_attr: str,
     min_df: float,
     max_df: float,
@@ -126,6 +147,7 @@ def make_textvae(
         kl_warmup_steps=kl_warmup_steps,
         prior_fit_step=prior_fit_step,
         cluster_temperature=cluster_temperature,
+        cluster_means=cluster_means,
         vocab_attr=vocab_attr,
         min_df=min_df,
         max_df=max_df,
@@ -160,6 +182,12 @@ class TextVAE(TrainablePipe):
         (one-step NMI on 20 Newsgroups after 60 epochs, medians of 3 seeds:
         .347 at 1.0, .367 at 0.3, .375 at 0.1; topics do not suffer; see
         benchmarks/NOTES_textvae.md). Inference always reports p(c | z).
+    cluster_means (str): How the mixture prior's means are parameterised.
+        "topics": cluster c's mean is tied to topic c's corner of the latent
+        space, so a doc's cluster is the topic the prior assigns it to and
+        topics and clusters agree (needs n_clusters == n_topics). "free": each
+        mean is its own parameter, fitted by k-means++ (VaDE). "auto" (default):
+        "topics" when n_clusters == n_topics, else "free".
     vocab_attr (str): Token attribute naming topic words: LOWER, LEMMA, NORM or ORTH.
     min_df (float): Minimum document frequency of a topic word (count, or share if < 1).
     max_df (float): Maximum document frequency of a topic word (share, or count if > 1).
@@ -185,6 +213,7 @@ class TextVAE(TrainablePipe):
         kl_warmup_steps: int = 500,
         prior_fit_step: Optional[int] = None,
         cluster_temperature: float = 0.1,
+        cluster_means: str = "auto",
         vocab_attr: str = "LOWER",
         min_df: float = 2,
         max_df: float = 0.7,
@@ -209,6 +238,7 @@ class TextVAE(TrainablePipe):
             )
         if kl_warmup_steps < 0:
             raise ValueError(f"[textvae] kl_warmup_steps must be >= 0, not {kl_warmup_steps}.")
+        cluster_means = resolve_cluster_means(cluster_means, n_topics, n_clusters)
         install_extensions()
         self.vocab = vocab
         self.model = model
@@ -233,6 +263,8 @@ class TextVAE(TrainablePipe):
             "kl_warmup_steps": int(kl_warmup_steps),
             "prior_fit_step": prior_fit_step,
             "cluster_temperature": float(cluster_temperature),
+            # Resolved ("auto" never stored): it decides which weights the VAE has.
+            "cluster_means": cluster_means,
             # Set by initialize(): the sizes the torch module is built with.
             "width": None,
             "n_vocab": None,
@@ -393,6 +425,7 @@ class TextVAE(TrainablePipe):
             background=background,
             word_embeddings=word_embeddings,
             cluster_temperature=self.cfg.get("cluster_temperature", 1.0),
+            cluster_means=self.cfg["cluster_means"],
         )
 
     def update(
@@ -477,7 +510,7 @@ class TextVAE(TrainablePipe):
         was_training = module.training
         module.eval()
         with torch.no_grad():
-            eye = torch.eye(self.n_topics, device=module.prior_means.device)
+            eye = torch.eye(self.n_topics, device=module.background.device)
             log_probs = module.decode(eye).float().cpu().numpy()
         module.train(was_training)
         return log_probs
@@ -596,6 +629,11 @@ class TextVAE(TrainablePipe):
 
     # -- serialisation ----------------------------------------------------------
 
+    def _load_cfg(self, saved: Dict[str, Any]) -> None:
+        # Models saved before `cluster_means` existed have free means.
+        saved.setdefault("cluster_means", "free")
+        self.cfg.update(saved)
+
     def _deserialize_model(self, load: Callable[[], None]) -> None:
         if self.cfg.get("width") is not None and self.cfg.get("n_vocab") is not None:
             self._attach_vae()
@@ -643,7 +681,7 @@ class TextVAE(TrainablePipe):
         self._validate_serialization_attrs()
         model_bytes: Dict[str, bytes] = {}
         deserialize = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "cfg": lambda b: self._load_cfg(srsly.json_loads(b)),
             "topic_vocab": self.topic_vocab.from_bytes,
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
             "model": lambda b: model_bytes.update(model=b),
@@ -690,7 +728,7 @@ class TextVAE(TrainablePipe):
 
         def load_cfg(p: Path) -> None:
             try:
-                self.cfg.update(srsly.read_json(p))
+                self._load_cfg(srsly.read_json(p))
             except ValueError as e:
                 raise ValueError(f"[textvae] {p} is not valid JSON: {e}") from e
 

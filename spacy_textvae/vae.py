@@ -5,7 +5,10 @@ The mixture has equal weights and one diagonal variance shared by all
 components (a tied covariance, as in linear discriminant analysis), so p(c | z)
 ranks components by a scaled distance to their means, like k-means. With
 learned weights and per-component variances a few broad components absorbed
-most documents on 20 Newsgroups (see benchmarks/NOTES_textvae.md).
+most documents on 20 Newsgroups (see benchmarks/NOTES_textvae.md). The means
+are either free (VaDE) or tied to the topic corners of the latent space,
+m_c = b + a·e_c, so that cluster c holds the documents whose dominant topic
+is c and the prior pulls each document towards one topic.
 
 The decoder is either ProdLDA's free topic-word matrix or, given word
 embeddings, ECRTM's: topics are points in the word-embedding space, word w's
@@ -29,6 +32,8 @@ LOG_2PI = math.log(2.0 * math.pi)
 # a fixed number of log-domain Sinkhorn iterations (no data-dependent loop).
 SINKHORN_EPSILON = 0.05
 SINKHORN_ITERATIONS = 30
+# How the mixture prior's means are parameterised (see TextVAEModule).
+CLUSTER_MEANS = ("free", "topics")
 
 
 class MaybeBatchNorm(nn.BatchNorm1d):
@@ -69,6 +74,11 @@ class TextVAEModule(nn.Module):
         given, the decoder is ECRTM's embedding decoder instead of a free matrix.
     decoder_temperature (float): τ of the embedding decoder.
     ecr_weight (float): Weight of the embedding clustering regulariser (0: off).
+    cluster_means (str): "free": every component's mean is its own parameter,
+        fitted by k-means++ on the posterior means (VaDE). "topics": component
+        c's mean is m_c = b + a·e_c (a > 0 and b learned; needs
+        n_clusters == n_topics), so p(c | z) ranks clusters by z_c, the
+        document's weight on topic c, and the topics and clusters agree.
     """
 
     def __init__(
@@ -89,10 +99,22 @@ class TextVAEModule(nn.Module):
         word_embeddings: Optional[Tensor] = None,
         decoder_temperature: float = 0.5,
         ecr_weight: float = 0.0,
+        cluster_means: str = "free",
     ) -> None:
         super().__init__()
         if n_inputs <= 0 and not encoder_bow:
             raise ValueError("[textvae] The encoder needs token vectors or encoder_bow=true.")
+        if cluster_means not in CLUSTER_MEANS:
+            raise ValueError(
+                f"[textvae] cluster_means must be one of {', '.join(CLUSTER_MEANS)}, not {cluster_means!r}."
+            )
+        if cluster_means == "topics" and n_clusters != n_topics:
+            raise ValueError(
+                f"[textvae] cluster_means = \"topics\" ties one cluster to each topic, so it needs "
+                f"n_clusters == n_topics (here {n_clusters} and {n_topics}). Set them equal or "
+                "use cluster_means = \"free\"."
+            )
+        self.cluster_means = cluster_means
         self.n_inputs = n_inputs
         self.n_vocab = n_vocab
         self.n_topics = n_topics
@@ -138,7 +160,13 @@ class TextVAEModule(nn.Module):
         # Prior: before it is fitted every component is the Laplace approximation
         # of a symmetric Dirichlet(1) in softmax basis, so the model starts as ProdLDA.
         dir_var = 1.0 - 1.0 / n_topics if n_topics > 1 else 1.0
-        self.prior_means = nn.Parameter(torch.zeros(n_clusters, n_topics))
+        if cluster_means == "topics":
+            # m_c = b + a·e_c with a = softplus(raw) > 0, starting (almost) at 0.
+            # Shape (1,), not a scalar: thinc's optimizer needs a sized array.
+            self.prior_offset = nn.Parameter(torch.zeros(n_topics))
+            self.prior_raw_scale = nn.Parameter(_inv_softplus(1e-3).reshape(1))
+        else:
+            self.prior_means = nn.Parameter(torch.zeros(n_clusters, n_topics))
         # One variance per latent dimension, shared by all components.
         self.prior_raw_var = nn.Parameter(torch.full((1, n_topics), _inv_softplus(dir_var - min_prior_var)))
         # Recent posterior means seen in training, to fit and repair the mixture.
@@ -152,10 +180,19 @@ class TextVAEModule(nn.Module):
         """The prior's variance per latent dimension, (1, n_topics), shared by all components."""
         return F.softplus(self.prior_raw_var) + self.min_prior_var
 
+    def mixture_means(self) -> Tensor:
+        """The components' means, (n_clusters, n_topics)."""
+        if self.cluster_means == "topics":
+            scale = F.softplus(self.prior_raw_scale)
+            return self.prior_offset.unsqueeze(0) + scale * torch.eye(
+                self.n_topics, device=self.prior_offset.device, dtype=self.prior_offset.dtype
+            )
+        return self.prior_means
+
     def log_mixture_weights(self) -> Tensor:
         """log π_c: the components have equal, fixed weights. (Learned weights let
         a few components take most documents.)"""
-        return torch.full((self.n_clusters,), -math.log(self.n_clusters), device=self.prior_means.device)
+        return torch.full((self.n_clusters,), -math.log(self.n_clusters), device=self.background.device)
 
     def encode(self, pooled: Tensor, counts: Tensor) -> Tuple[Tensor, Tensor]:
         parts = []
@@ -172,7 +209,7 @@ class TextVAEModule(nn.Module):
     def component_log_likelihood(self, z: Tensor) -> Tensor:
         """log π_c + log N(z; m_c, v_c) for every component: (batch, n_clusters)."""
         var = self.prior_var()
-        diff = z.unsqueeze(1) - self.prior_means.unsqueeze(0)
+        diff = z.unsqueeze(1) - self.mixture_means().unsqueeze(0)
         log_norm = -0.5 * (LOG_2PI + torch.log(var).unsqueeze(0) + diff.pow(2) / var.unsqueeze(0)).sum(-1)
         return self.log_mixture_weights().unsqueeze(0) + log_norm
 
@@ -184,7 +221,7 @@ class TextVAEModule(nn.Module):
     def kl_divergence(self, mu: Tensor, logvar: Tensor, gamma: Tensor) -> Tensor:
         """VaDE's KL(q(z, c | x) ‖ p(z, c)) with q(c | x) = γ, per document."""
         var = self.prior_var().unsqueeze(0)  # 1 × 1 × D
-        means = self.prior_means.unsqueeze(0)
+        means = self.mixture_means().unsqueeze(0)
         mu_ = mu.unsqueeze(1)
         post_var = logvar.exp().unsqueeze(1)
         kl_gauss = 0.5 * (
@@ -293,14 +330,27 @@ class TextVAEModule(nn.Module):
 
     @torch.no_grad()
     def fit_prior(self, n_iter: int = 25, seed: int = 0) -> bool:
-        """Fit the mixture to the buffered posterior means with k-means++
-        (VaDE's initialisation): the means are the k-means centres, the shared
-        variance the pooled within-cluster variance.
+        """Fit the mixture to the buffered posterior means. Free means: k-means++
+        (VaDE's initialisation), the means are the k-means centres. Topic means:
+        documents are grouped by their dominant topic, a is the mean margin of
+        that topic's z over the others' mean, b centres the corners on the data.
+        Either way the shared variance is the pooled within-cluster variance.
         RETURNS (bool): whether it was fitted."""
         X = self.buffered_latents()
         C = self.n_clusters
         if X.shape[0] < 2 * C:
             return False
+        if self.cluster_means == "topics":
+            assign = X.argmax(1)
+            top = X.gather(1, assign.unsqueeze(1)).squeeze(1)
+            rest = (X.sum(1) - top) / max(C - 1, 1)
+            scale = (top - rest).mean().clamp_min(2 * self.min_prior_var)
+            self.prior_raw_scale.data.copy_(_inv_softplus(scale).reshape(1))
+            self.prior_offset.data.copy_(X.mean(0) - scale / C)
+            centers = self.mixture_means()
+            var = (X - centers[assign]).pow(2).mean(0, keepdim=True).clamp_min(2 * self.min_prior_var)
+            self.prior_raw_var.data.copy_(_inv_softplus(var - self.min_prior_var))
+            return True
         gen = torch.Generator(device="cpu").manual_seed(seed)
         centers = _kmeans_pp(X, C, gen)
         for _ in range(n_iter):
@@ -319,8 +369,11 @@ class TextVAEModule(nn.Module):
     @torch.no_grad()
     def repair_prior(self, min_share: float = 0.2) -> int:
         """Re-seed components that explain (almost) no recent documents at the
-        worst-explained latents; call only after `fit_prior`.
+        worst-explained latents; call only after `fit_prior`. Topic-tied means
+        are never re-seeded (the decoder's batch-norm keeps every topic in use).
         RETURNS (int): how many were re-seeded."""
+        if self.cluster_means == "topics":
+            return 0
         X = self.buffered_latents()
         if X.shape[0] < 2 * self.n_clusters:
             return 0

@@ -93,6 +93,7 @@ def test_initialize_with_empty_vocabulary():
         ({"n_clusters": 0}, "n_clusters"),
         ({"cluster_temperature": 0.0}, "cluster_temperature"),
         ({"cluster_temperature": 1.5}, "cluster_temperature"),
+        ({"cluster_means": "kmeans"}, "cluster_means"),
         ({"topic_word_ranking": "tfidf"}, "topic_word_ranking"),
         ({"topic_word_exclusivity": -0.1}, "topic_word_exclusivity"),
         ({"topic_word_relevance": 1.5}, "topic_word_relevance"),
