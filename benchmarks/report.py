@@ -74,9 +74,9 @@ def render(records: List[Dict[str, Any]]) -> str:
 
 
 def decoder_note(records: List[Dict[str, Any]]) -> str:
-    """Which decoder (with its temperature) and word dropout each textvae system's
-    topic and cluster runs used, when the records say (a row can mix settings
-    across its columns)."""
+    """Which decoder (with its temperature), word dropout and, for clusters,
+    mixture means each textvae system's topic and cluster runs used, when the
+    records say (a row can mix settings across its columns)."""
     used: Dict[str, Dict[str, set]] = defaultdict(lambda: defaultdict(set))
     for r in records:
         settings = r.get("model_settings")
@@ -84,7 +84,12 @@ def decoder_note(records: List[Dict[str, Any]]) -> str:
             decoder = settings.get("decoder", "linear")
             if decoder == "embedding" and "decoder_temperature" in settings:
                 decoder += f" (τ {settings['decoder_temperature']})"
-            used[r["system"]][r["task"]].add(f"decoder {decoder}, word dropout {settings.get('word_dropout', 0.0)}")
+            what = f"decoder {decoder}, word dropout {settings.get('word_dropout', 0.0)}"
+            if r["task"] == "clusters":
+                # Records from before the setting had free means.
+                means = (r.get("component_settings") or {}).get("cluster_means", "free")
+                what += ", cluster means tied to the topics" if means == "topics" else ", free cluster means"
+            used[r["system"]][r["task"]].add(what)
     lines = []
     for system in sorted(used):
         parts = [f"{task}: {'; '.join(sorted(values))}" for task, values in sorted(used[system].items(), reverse=True)]

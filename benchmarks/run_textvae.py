@@ -336,7 +336,10 @@ def component_settings(nlp) -> Dict[str, Any]:
     model, and without the sizes, which the record gives as `k`), so a record
     stays readable when a default changes later."""
     cfg = nlp.config["components"]["textvae"]
-    return {k: v for k, v in cfg.items() if k not in ("model", "factory", "n_topics", "n_clusters")}
+    settings = {k: v for k, v in cfg.items() if k not in ("model", "factory", "n_topics", "n_clusters")}
+    # "auto" as the component resolved it for this run's sizes.
+    settings["cluster_means"] = nlp.get_pipe("textvae").cfg["cluster_means"]
+    return settings
 
 
 def model_settings(nlp) -> Dict[str, Any]:

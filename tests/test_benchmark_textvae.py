@@ -104,7 +104,13 @@ def test_report_says_which_decoder_each_task_used():
               "model_settings": {"decoder": "embedding", "decoder_temperature": 0.5, "word_dropout": 0.3}}
     clusters = {"task": "clusters", "system": "textvae (cpu)", "nmi": 0.4, "ari": 0.2, "purity": 0.3,
                 "model_settings": {"decoder": "linear", "word_dropout": 0.3}}
-    table = render([topics, clusters, {"task": "topics", "system": "sklearn_nmf", "k": 20, "npmi": 0.1, "td": 0.7}])
+    tied = {**clusters, "system": "textvae (tied)", "component_settings": {"cluster_means": "topics"},
+            "model_settings": {"decoder": "embedding", "decoder_temperature": 0.5, "word_dropout": 0.3}}
+    table = render([topics, clusters, tied,
+                    {"task": "topics", "system": "sklearn_nmf", "k": 20, "npmi": 0.1, "td": 0.7}])
+    # A record without `cluster_means` predates the setting: free means.
     assert ("textvae (cpu): topics: decoder embedding (τ 0.5), word dropout 0.3 · "
-            "clusters: decoder linear, word dropout 0.3.") in table
+            "clusters: decoder linear, word dropout 0.3, free cluster means.") in table
+    assert ("textvae (tied): clusters: decoder embedding (τ 0.5), word dropout 0.3, "
+            "cluster means tied to the topics.") in table
     assert "sklearn_nmf:" not in table
