@@ -18,7 +18,7 @@ from thinc.api import Config, Model, Optimizer
 from . import metrics  # noqa: F401  (registers the scorer)
 from .layers import VAEOutput, attach_vae, get_vae_layer
 from .topic_words import check_ranking, check_weight, frex_scores, relevance_scores
-from .vae import CLUSTER_MEANS, TextVAEModule
+from .vae import TextVAEModule, check_cluster_means
 from .vocab import TopicVocab
 from .word_embeddings import cooccurrence_embeddings
 
@@ -60,20 +60,10 @@ PRIOR_REPAIR_EVERY = 50
 
 def resolve_cluster_means(cluster_means: str, n_topics: int, n_clusters: int) -> str:
     """The `cluster_means` setting with "auto" resolved: "topics" when there is
-    one cluster per topic, else "free"; a clear error for an unknown value."""
+    one cluster per topic, else "free"; a clear error for a bad value."""
     if cluster_means == "auto":
         return "topics" if n_clusters == n_topics else "free"
-    if cluster_means not in CLUSTER_MEANS:
-        raise ValueError(
-            f"[textvae] cluster_means must be \"auto\", {', '.join(repr(m) for m in CLUSTER_MEANS)}, "
-            f"not {cluster_means!r}."
-        )
-    if cluster_means == "topics" and n_clusters != n_topics:
-        raise ValueError(
-            f"[textvae] cluster_means = \"topics\" ties one cluster to each topic, so it needs "
-            f"n_clusters == n_topics (here {n_clusters} and {n_topics}). Set them equal or use "
-            "cluster_means = \"free\" (or \"auto\")."
-        )
+    check_cluster_means(cluster_means, n_topics, n_clusters)
     return cluster_means
 
 

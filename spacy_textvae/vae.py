@@ -36,6 +36,22 @@ SINKHORN_ITERATIONS = 30
 CLUSTER_MEANS = ("free", "topics")
 
 
+def check_cluster_means(cluster_means: str, n_topics: int, n_clusters: int) -> None:
+    """A clear error for an unknown `cluster_means`, or for topic-tied means
+    without one cluster per topic."""
+    if cluster_means not in CLUSTER_MEANS:
+        raise ValueError(
+            f"[textvae] cluster_means must be {' or '.join(repr(m) for m in CLUSTER_MEANS)} "
+            f"(or \"auto\" in the component's config), not {cluster_means!r}."
+        )
+    if cluster_means == "topics" and n_clusters != n_topics:
+        raise ValueError(
+            f"[textvae] cluster_means = \"topics\" ties one cluster to each topic, so it needs "
+            f"n_clusters == n_topics (here {n_clusters} and {n_topics}). Set them equal or use "
+            "cluster_means = \"free\" (or \"auto\")."
+        )
+
+
 class MaybeBatchNorm(nn.BatchNorm1d):
     """BatchNorm1d that falls back to its running statistics on a training
     batch of one (plain BatchNorm raises there), so `nlp.update` on a single
@@ -104,16 +120,7 @@ class TextVAEModule(nn.Module):
         super().__init__()
         if n_inputs <= 0 and not encoder_bow:
             raise ValueError("[textvae] The encoder needs token vectors or encoder_bow=true.")
-        if cluster_means not in CLUSTER_MEANS:
-            raise ValueError(
-                f"[textvae] cluster_means must be one of {', '.join(CLUSTER_MEANS)}, not {cluster_means!r}."
-            )
-        if cluster_means == "topics" and n_clusters != n_topics:
-            raise ValueError(
-                f"[textvae] cluster_means = \"topics\" ties one cluster to each topic, so it needs "
-                f"n_clusters == n_topics (here {n_clusters} and {n_topics}). Set them equal or "
-                "use cluster_means = \"free\"."
-            )
+        check_cluster_means(cluster_means, n_topics, n_clusters)
         self.cluster_means = cluster_means
         self.n_inputs = n_inputs
         self.n_vocab = n_vocab
@@ -348,21 +355,19 @@ class TextVAEModule(nn.Module):
             self.prior_raw_scale.data.copy_(_inv_softplus(scale).reshape(1))
             self.prior_offset.data.copy_(X.mean(0) - scale / C)
             centers = self.mixture_means()
-            var = (X - centers[assign]).pow(2).mean(0, keepdim=True).clamp_min(2 * self.min_prior_var)
-            self.prior_raw_var.data.copy_(_inv_softplus(var - self.min_prior_var))
-            return True
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        centers = _kmeans_pp(X, C, gen)
-        for _ in range(n_iter):
+        else:
+            gen = torch.Generator(device="cpu").manual_seed(seed)
+            centers = _kmeans_pp(X, C, gen)
+            for _ in range(n_iter):
+                assign = torch.cdist(X, centers).argmin(1)
+                onehot = F.one_hot(assign, C).to(X.dtype)
+                sizes = onehot.sum(0)
+                sums = onehot.t() @ X
+                nonempty = sizes > 0
+                centers[nonempty] = sums[nonempty] / sizes[nonempty].unsqueeze(1)
             assign = torch.cdist(X, centers).argmin(1)
-            onehot = F.one_hot(assign, C).to(X.dtype)
-            sizes = onehot.sum(0)
-            sums = onehot.t() @ X
-            nonempty = sizes > 0
-            centers[nonempty] = sums[nonempty] / sizes[nonempty].unsqueeze(1)
-        assign = torch.cdist(X, centers).argmin(1)
+            self.prior_means.data.copy_(centers)
         var = (X - centers[assign]).pow(2).mean(0, keepdim=True).clamp_min(2 * self.min_prior_var)
-        self.prior_means.data.copy_(centers)
         self.prior_raw_var.data.copy_(_inv_softplus(var - self.min_prior_var))
         return True
 
