@@ -67,6 +67,13 @@ def resolve_cluster_means(cluster_means: str, n_topics: int, n_clusters: int) ->
     return cluster_means
 
 
+def _perplexity(total: float, words: float) -> Optional[float]:
+    """exp(total negative ELBO / topic words); None without topic words."""
+    if words <= 0:
+        return None
+    return float(numpy.exp(min(total / words, 700.0)))
+
+
 def install_extensions() -> None:
     """Register `Doc._.latent`, `._.topics`, `._.cluster` and `._.cluster_probs`
     (idempotent: safe in worker processes and after unpickling)."""
@@ -330,17 +337,22 @@ class TextVAE(TrainablePipe):
         """
         if output is None:
             return
-        to_numpy = self.model.ops.to_numpy
-        # One device→host copy per batch; docs get small plain numpy arrays.
-        latent = to_numpy(output.latent).astype("float32")
-        topics = to_numpy(output.topics).astype("float32")
-        probs = to_numpy(output.cluster_probs).astype("float32")
+        ops = self.model.ops
+        # One device→host copy per array and batch; docs get small plain numpy arrays.
+        latent = ops.to_numpy(output.latent).astype("float32")
+        topics = ops.to_numpy(output.topics).astype("float32")
+        probs = ops.to_numpy(output.cluster_probs).astype("float32")
+        elbo = ops.to_numpy(ops.xp.stack([output.recon + output.kl, output.n_words], axis=1))
         clusters = probs.argmax(axis=1)
+        key = self._elbo_key
         for i, doc in enumerate(docs):
             doc._.latent = latent[i].copy()
             doc._.topics = topics[i].copy()
             doc._.cluster_probs = probs[i].copy()
             doc._.cluster = int(clusters[i])
+            # Kept so that score() reads the perplexity of the docs as annotated
+            # instead of running the model (a transformer, often) a second time.
+            doc.user_data[key] = (float(elbo[i, 0]), float(elbo[i, 1]))
 
     # -- training ---------------------------------------------------------------
 
@@ -581,6 +593,10 @@ class TextVAE(TrainablePipe):
         """Topic coherence (NPMI), diversity, perplexity and, when the reference
         docs have `doc.cats`, clustering scores.
 
+        The perplexity is that of the predicted docs as this component annotated
+        them (`set_annotations` keeps each doc's ELBO terms), so evaluation runs the
+        model once; docs it did not annotate are run through it here.
+
         examples (Iterable[Example]): Examples whose predicted docs were processed.
         RETURNS (Dict[str, Any]): The scores.
         """
@@ -590,7 +606,8 @@ class TextVAE(TrainablePipe):
             return {}
         if not self.is_initialized:
             return self.scorer(examples, **kwargs)
-        extra = {"textvae_perplexity": self.perplexity([eg.predicted for eg in examples])}
+        docs = [eg.predicted for eg in examples]
+        extra = {"textvae_perplexity": self._annotated_perplexity(docs)}
         return self.scorer(
             examples,
             topic_words=self.topic_words(25),
@@ -613,9 +630,21 @@ class TextVAE(TrainablePipe):
             if output is not None:
                 total += float((output.recon + output.kl).sum())
                 words += float(output.n_words.sum())
-        if words <= 0:
-            return None
-        return float(numpy.exp(min(total / words, 700.0)))
+        return _perplexity(total, words)
+
+    @property
+    def _elbo_key(self) -> Tuple[str, str]:
+        # Per component name, so two textvae components do not read each other's.
+        return ("textvae.elbo", self.name)
+
+    def _annotated_perplexity(self, docs: Sequence[Doc]) -> Optional[float]:
+        """`perplexity(docs)` from the terms `set_annotations` kept on the docs;
+        runs the model only if some doc was not annotated by this component."""
+        key = self._elbo_key
+        if not all(key in doc.user_data for doc in docs):
+            return self.perplexity(docs)
+        terms = numpy.asarray([doc.user_data[key] for doc in docs], dtype="float64").reshape(-1, 2)
+        return _perplexity(float(terms[:, 0].sum()), float(terms[:, 1].sum()))
 
     # -- serialisation ----------------------------------------------------------
 

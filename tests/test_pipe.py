@@ -192,3 +192,25 @@ def test_scores(trained, corpus):
     assert 0.0 < scores["textvae_diversity"] <= 1.0
     assert scores["textvae_cluster_nmi"] > 0.5
     assert scores["textvae_perplexity"] > 1.0
+
+
+def test_score_reads_perplexity_from_annotations(trained, corpus, monkeypatch):
+    nlp, _ = trained
+    texts, _ = corpus
+    from spacy.training import Example
+
+    pipe = nlp.get_pipe("textvae")
+    docs = list(nlp.pipe(texts + ["", "zzzz qqqq"]))
+    expected = pipe.perplexity(docs)
+    examples = [Example(doc, nlp.make_doc(doc.text)) for doc in docs]
+
+    # Annotated docs: score() must not run the model again, and agree with perplexity().
+    def no_predict(_docs):
+        raise AssertionError("score() ran the model on docs it had annotated")
+
+    monkeypatch.setattr(pipe, "predict", no_predict)
+    assert pipe.score(examples)["textvae_perplexity"] == pytest.approx(expected, rel=1e-5)
+    monkeypatch.undo()
+    # A doc the component never annotated: the model runs for it, same figure.
+    examples[0] = Example(nlp.make_doc(docs[0].text), examples[0].reference)
+    assert pipe.score(examples)["textvae_perplexity"] == pytest.approx(expected, rel=1e-5)
