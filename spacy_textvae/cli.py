@@ -2,7 +2,9 @@
 spaCy's binary corpora, evaluate a trained pipeline, print its topics, write
 the demo corpus and convert the 20 Newsgroups archive.
 
-Run `python -m spacy_textvae.cli --help` for the list of commands.
+The commands are also spaCy CLI commands, `python -m spacy textvae ...`: the
+`spacy_cli` entry point makes spaCy import this module when its CLI starts,
+as spacy-huggingface-hub does. `python -m spacy textvae --help` lists them.
 """
 from pathlib import Path
 from typing import Optional
@@ -16,8 +18,9 @@ from .newsgroups import convert_20newsgroups
 from .reports import evaluate_pipeline, topic_report
 
 app = typer.Typer(
-    name="spacy-textvae",
-    help="Project steps for spacy-textvae: preprocess, evaluate, topics, demo-corpus, convert-20ng.",
+    name="textvae",
+    help="spacy-textvae: preprocess raw text, evaluate a pipeline (every textvae score), print its topics, "
+    "write the demo corpus, convert 20 Newsgroups.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -162,6 +165,17 @@ def convert_20ng_cli(
         return
     for split, n in counts.items():
         msg.good(f"Wrote {n} {split} posts to {output_dir / (split + '.jsonl.gz')}")
+
+
+def _add_to_spacy_cli() -> None:
+    """Add the commands to spaCy's own CLI as `spacy textvae ...` (once)."""
+    from spacy.cli._util import app as spacy_app
+
+    if not any(group.typer_instance is app for group in spacy_app.registered_groups):
+        spacy_app.add_typer(app, name="textvae")
+
+
+_add_to_spacy_cli()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import csv
 import gzip
 import io
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -232,6 +234,20 @@ def test_evaluate_reports_every_textvae_score(tiny_pipeline, tmp_path):
         assert key in scores
     assert 0.0 <= scores["textvae_cluster_purity"] <= 1.0
     assert "textvae_diversity" in result.output
+
+
+def test_commands_are_spacy_cli_commands(tiny_pipeline, tmp_path):
+    # A fresh interpreter, through spaCy's own CLI: the spacy_cli entry point adds them.
+    out = tmp_path / "scores.json"
+    cmd = [sys.executable, "-m", "spacy", "textvae", "evaluate", str(tiny_pipeline / "model"),
+           str(tiny_pipeline / "dev.spacy"), str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "textvae_npmi" in result.stdout and "textvae_cluster_nmi" in result.stdout
+    assert srsly.read_json(out)["textvae_diversity"] > 0.0
+    help_text = subprocess.run([sys.executable, "-m", "spacy", "--help"], capture_output=True, text=True,
+                               timeout=300).stdout
+    assert "textvae" in help_text
 
 
 def test_topics_prints_and_saves_words_and_sizes(tiny_pipeline, tmp_path):
