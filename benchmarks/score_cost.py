@@ -5,16 +5,14 @@ score() reading the perplexity from the ELBO terms set_annotations kept on the d
 
     OMP_NUM_THREADS=1 python -m benchmarks.score_cost --n-docs 1000
 """
-import argparse
 import statistics
 import time
-from pathlib import Path
 from typing import Dict, List
 
 import torch
 from spacy.training import Example
 
-from .speed import build, read_texts
+from .speed import build, read_texts, timing_parser
 
 
 def evaluate_seconds(nlp, examples: List[Example]) -> float:
@@ -24,12 +22,7 @@ def evaluate_seconds(nlp, examples: List[Example]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--texts", type=Path, default=Path("/work/shared/data/20newsgroups/test.jsonl.gz"))
-    parser.add_argument("--n-docs", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = timing_parser(__doc__, n_docs=1000).parse_args()
     torch.set_num_threads(args.threads)
     texts = read_texts(args.texts, args.n_docs)
     nlp = build(texts, "own", 20)

@@ -58,13 +58,19 @@ def docs_per_second(nlp, texts: List[str], batch_size: int) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def timing_parser(description: Optional[str], n_docs: int) -> argparse.ArgumentParser:
+    """The options these timing scripts share: texts, how many, runs, threads."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--texts", type=Path, default=Path("/work/shared/data/20newsgroups/test.jsonl.gz"))
-    parser.add_argument("--n-docs", type=int, default=2000)
+    parser.add_argument("--n-docs", type=int, default=n_docs)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
+    return parser
+
+
+def main() -> None:
+    parser = timing_parser(__doc__, n_docs=2000)
+    parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     texts = read_texts(args.texts, args.n_docs)
