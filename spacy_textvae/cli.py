@@ -169,7 +169,7 @@ def convert_20ng_cli(
 
 def _add_to_spacy_cli() -> None:
     """Add the commands to spaCy's own CLI as `spacy textvae ...` (once)."""
-    from spacy.cli._util import app as spacy_app
+    from spacy.cli import app as spacy_app
 
     if not any(group.typer_instance is app for group in spacy_app.registered_groups):
         spacy_app.add_typer(app, name="textvae")
