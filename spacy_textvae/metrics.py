@@ -6,17 +6,17 @@
 * Topic diversity (Dieng et al., 2020; OCTIS `TopicDiversity`).
 * NMI, ARI and purity of a clustering against gold labels, matching
   scikit-learn's definitions without importing it.
-* The spaCy scorer `spacy-textvae.textvae_scorer.v1`.
+
+Only numpy and scipy: no spaCy, no torch. The spaCy scorer built on these is
+in `spacy_textvae.scorer`.
 """
 from itertools import chain, repeat
-from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional
-from typing import Sequence, Tuple
+from typing import Dict, Hashable, Iterable, List, Sequence, Tuple
 
 import numpy
 import scipy.sparse
-import spacy
-from spacy.tokens import Doc
-from spacy.training import Example
+
+from .errors import TextVAEError
 
 # Must stay identical to gensim.topic_coherence.direct_confirmation_measure.EPSILON,
 # otherwise pairs that never co-occur score differently.
@@ -24,6 +24,11 @@ EPSILON = 1e-12
 NPMI_TOP_N = 10
 NPMI_WINDOW_SIZE = 10
 DIVERSITY_TOP_N = 25
+
+
+class TextsTypeError(TextVAEError, TypeError):
+    """Texts given as strings where token sequences are expected: a TextVAEError
+    that is also a TypeError, as Python's convention for a wrong type has it."""
 
 
 def _window_occurrences(
@@ -146,18 +151,18 @@ def npmi_per_topic(
     RETURNS (List[float]): The NPMI of each topic, in [-1, 1] or NaN.
     """
     if top_n < 1:
-        raise ValueError(f"top_n must be at least 1, got {top_n}")
+        raise TextVAEError(f"npmi_per_topic: top_n is {top_n}. Pass top_n=1 or more (10 is usual).")
     if window_size < 1:
-        raise ValueError(f"window_size must be at least 1, got {window_size}")
+        raise TextVAEError(f"npmi_per_topic: window_size is {window_size}. Pass window_size=1 or more (10 is usual).")
     topics = [list(topic) for topic in topics]
     if not topics:
         return []
     texts = list(texts)
     for text in texts:
         if isinstance(text, str):
-            raise TypeError(
-                "texts must be sequences of tokens, not strings: "
-                f"got {text[:30]!r}"
+            raise TextsTypeError(
+                f"npmi_per_topic: a text is a string ({text[:30]!r}), not a sequence of "
+                "tokens. Pass each text as a list of tokens, e.g. text.split()."
             )
     candidates = list(dict.fromkeys(chain.from_iterable(topics)))
     lookup = {word: i for i, word in enumerate(candidates)}
@@ -253,15 +258,15 @@ def topic_diversity(topics: Sequence[Sequence[str]], top_n: int = DIVERSITY_TOP_
     RETURNS (float): The diversity, in (0, 1].
     """
     if top_n < 1:
-        raise ValueError(f"top_n must be at least 1, got {top_n}")
+        raise TextVAEError(f"topic_diversity: top_n is {top_n}. Pass top_n=1 or more (25 is usual).")
     topics = [list(topic) for topic in topics]
     if not topics:
-        raise ValueError("topic_diversity needs at least one topic")
+        raise TextVAEError("topic_diversity: no topics given. Pass at least one topic (a list of words).")
     shortest = min(len(topic) for topic in topics)
     if shortest < top_n:
-        raise ValueError(
-            f"topic_diversity with top_n={top_n} needs at least {top_n} "
-            f"words per topic, but a topic has {shortest}"
+        raise TextVAEError(
+            f"topic_diversity: a topic has {shortest} words, fewer than top_n={top_n}. "
+            f"Pass at least {top_n} words per topic, or a smaller top_n."
         )
     unique = set(chain.from_iterable(topic[:top_n] for topic in topics))
     return len(unique) / (top_n * len(topics))
@@ -310,11 +315,12 @@ def cluster_scores(pred: Sequence[int], gold: Sequence[Hashable]) -> Dict[str, f
     RETURNS (Dict[str, float]): The scores under "nmi", "ari" and "purity".
     """
     if len(pred) != len(gold):
-        raise ValueError(
-            f"pred and gold must have the same length, got {len(pred)} and {len(gold)}"
+        raise TextVAEError(
+            f"cluster_scores: pred has {len(pred)} items and gold {len(gold)}. "
+            "Pass one predicted cluster and one gold class per item."
         )
     if len(pred) == 0:
-        raise ValueError("cluster_scores needs at least one item")
+        raise TextVAEError("cluster_scores: no items given. Pass at least one item.")
     gold_ids = _factorize(gold)
     pred_ids = _factorize(pred)
     n_classes = int(gold_ids.max()) + 1
@@ -358,108 +364,3 @@ def cluster_scores(pred: Sequence[int], gold: Sequence[Hashable]) -> Dict[str, f
             normalizer = (_entropy(class_sizes) + _entropy(cluster_sizes)) / 2.0
             nmi = float(mi / normalizer)
     return {"nmi": nmi, "ari": float(ari), "purity": purity}
-
-
-def _default_tokens_of(doc: Doc) -> List[str]:
-    """Return the texts of a doc's tokens.
-
-    doc (Doc): The doc.
-    RETURNS (List[str]): The token texts in order.
-    """
-    return [token.text for token in doc]
-
-
-def _gold_label(doc: Doc) -> Optional[str]:
-    """Return the highest-scoring category of a doc, if it has any.
-
-    doc (Doc): The reference doc.
-    RETURNS (Optional[str]): The label, None if `doc.cats` is empty.
-    """
-    if not doc.cats:
-        return None
-    return max(doc.cats, key=doc.cats.__getitem__)
-
-
-def _none_if_nan(value: float) -> Optional[float]:
-    """Map NaN to None, which spaCy leaves out of its score tables.
-
-    value (float): The value.
-    RETURNS (Optional[float]): The value, or None.
-    """
-    return None if numpy.isnan(value) else float(value)
-
-
-def score_textvae(
-    examples: Iterable[Example],
-    *,
-    topic_words: Optional[List[List[str]]] = None,
-    tokens_of: Optional[Callable[[Doc], List[str]]] = None,
-    extra_scores: Optional[Dict[str, float]] = None,
-    **kwargs: Any,
-) -> Dict[str, Optional[float]]:
-    """Score the textvae component on a batch of examples.
-
-    textvae_npmi is the mean NPMI of each topic's first 10 words over the
-    reference docs (window size 10, see `npmi_coherence`), textvae_diversity
-    the top-25 topic diversity. When reference docs carry `doc.cats`, the
-    gold label of a doc is its highest-scoring category, and the predicted
-    docs' `doc._.cluster` is scored against it as textvae_cluster_nmi,
-    textvae_cluster_ari and textvae_cluster_purity; docs without cats or
-    without a cluster are left out. Scores that cannot be computed are None.
-
-    examples (Iterable[Example]): The examples to score.
-    topic_words (Optional[List[List[str]]]): The words of each topic, best
-        first, at least 25 per topic. If None, NPMI and diversity are None.
-    tokens_of (Optional[Callable[[Doc], List[str]]]): Gives the tokens of a
-        reference doc for NPMI, e.g. its topic-vocabulary words in order.
-        Defaults to the token texts.
-    extra_scores (Optional[Dict[str, float]]): Further scores to include,
-        e.g. a perplexity computed by the component.
-    RETURNS (Dict[str, Optional[float]]): The scores.
-    """
-    examples = list(examples)
-    get_tokens = tokens_of if tokens_of is not None else _default_tokens_of
-    scores: Dict[str, Optional[float]] = {
-        "textvae_npmi": None,
-        "textvae_diversity": None,
-        "textvae_cluster_nmi": None,
-        "textvae_cluster_ari": None,
-        "textvae_cluster_purity": None,
-    }
-    if topic_words:
-        texts = [get_tokens(eg.reference) for eg in examples]
-        top_words = [list(words)[:NPMI_TOP_N] for words in topic_words]
-        scores["textvae_npmi"] = _none_if_nan(
-            npmi_coherence(top_words, texts, top_n=NPMI_TOP_N, window_size=NPMI_WINDOW_SIZE)
-        )
-        # A vocabulary smaller than 25 words caps the list: score what there is.
-        top_n = min(DIVERSITY_TOP_N, min(len(words) for words in topic_words))
-        scores["textvae_diversity"] = topic_diversity(topic_words, top_n=top_n) if top_n else None
-    if Doc.has_extension("cluster"):
-        pred = []
-        gold = []
-        for eg in examples:
-            label = _gold_label(eg.reference)
-            cluster = eg.predicted._.get("cluster")
-            if label is not None and cluster is not None:
-                pred.append(int(cluster))
-                gold.append(label)
-        if pred:
-            clustering = cluster_scores(pred, gold)
-            scores["textvae_cluster_nmi"] = clustering["nmi"]
-            scores["textvae_cluster_ari"] = clustering["ari"]
-            scores["textvae_cluster_purity"] = clustering["purity"]
-    if extra_scores:
-        scores.update(
-            {key: None if value is None else float(value) for key, value in extra_scores.items()}
-        )
-    return scores
-
-
-@spacy.registry.scorers("spacy-textvae.textvae_scorer.v1")
-def make_textvae_scorer_v1() -> Callable[..., Dict[str, Optional[float]]]:
-    """Create the textvae scorer, `score_textvae`.
-
-    RETURNS (Callable[..., Dict[str, Optional[float]]]): The scorer.
-    """
-    return score_textvae

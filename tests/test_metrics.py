@@ -1,15 +1,14 @@
+"""spacy_textvae.metrics: NPMI against gensim and a brute-force count, topic
+diversity, and cluster scores against scikit-learn."""
 import math
 import random
 from typing import List, Sequence
 
 import numpy
 import pytest
-import spacy
-from spacy.tokens import Doc
-from spacy.training import Example
 
-from spacy_textvae.metrics import cluster_scores, make_textvae_scorer_v1
-from spacy_textvae.metrics import npmi_coherence, npmi_per_topic, score_textvae
+from spacy_textvae.errors import TextVAEError
+from spacy_textvae.metrics import cluster_scores, npmi_coherence, npmi_per_topic
 from spacy_textvae.metrics import topic_diversity
 
 gensim_corpora = pytest.importorskip("gensim.corpora")
@@ -149,12 +148,20 @@ def test_npmi_unscorable_topics():
 
 
 def test_npmi_bad_input():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError) as err:
         npmi_per_topic([["a", "b"]], ["a b"])
-    with pytest.raises(ValueError):
+    # Also the package's one error class, with the fix in the message.
+    assert isinstance(err.value, TextVAEError)
+    assert str(err.value).startswith("[textvae] npmi_per_topic: a text is a string ('a b')")
+    assert "list of tokens" in str(err.value)
+    with pytest.raises(ValueError) as err:
         npmi_per_topic([["a", "b"]], [["a", "b"]], window_size=0)
-    with pytest.raises(ValueError):
+    assert isinstance(err.value, TextVAEError)
+    assert str(err.value).startswith("[textvae] npmi_per_topic: window_size is 0. Pass window_size=1 or more")
+    with pytest.raises(ValueError) as err:
         npmi_per_topic([["a", "b"]], [["a", "b"]], top_n=0)
+    assert isinstance(err.value, TextVAEError)
+    assert str(err.value).startswith("[textvae] npmi_per_topic: top_n is 0. Pass top_n=1 or more")
 
 
 def test_topic_diversity():
@@ -166,10 +173,16 @@ def test_topic_diversity():
     assert topic_diversity([["x"] * 25, ["x"] * 30]) == pytest.approx(1 / 50)
     distinct = [[f"t{t}w{i}" for i in range(30)] for t in range(4)]
     assert topic_diversity(distinct) == 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as err:
         topic_diversity(topics, top_n=5)
-    with pytest.raises(ValueError):
+    assert isinstance(err.value, TextVAEError)
+    assert "a topic has 4 words, fewer than top_n=5" in str(err.value)
+    with pytest.raises(ValueError) as err:
         topic_diversity([])
+    assert isinstance(err.value, TextVAEError)
+    assert "topic_diversity: no topics given" in str(err.value)
+    with pytest.raises(TextVAEError, match=r"^\[textvae\] topic_diversity: top_n is 0\. "):
+        topic_diversity(topics, top_n=0)
 
 
 def sklearn_purity(pred: Sequence[int], gold: Sequence[str]) -> float:
@@ -246,114 +259,11 @@ def test_cluster_scores_mixed_label_types_and_arrays():
 
 
 def test_cluster_scores_bad_input():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as err:
         cluster_scores([], [])
-    with pytest.raises(ValueError):
+    assert isinstance(err.value, TextVAEError)
+    assert str(err.value) == "[textvae] cluster_scores: no items given. Pass at least one item."
+    with pytest.raises(ValueError) as err:
         cluster_scores([0, 1], ["a"])
-
-
-@pytest.fixture
-def nlp():
-    if not Doc.has_extension("cluster"):
-        Doc.set_extension("cluster", default=None)
-    return spacy.blank("en")
-
-
-def make_examples(nlp, texts, clusters, cats):
-    examples = []
-    for text, cluster, doc_cats in zip(texts, clusters, cats):
-        predicted = nlp.make_doc(text)
-        predicted._.cluster = cluster
-        reference = nlp.make_doc(text)
-        reference.cats = doc_cats
-        examples.append(Example(predicted, reference))
-    return examples
-
-
-SCORER_TEXTS = [" ".join(text) for text in TEXTS if text] + ["", "apple banana"]
-SCORER_TOPICS = [topic + [f"pad{i}w{j}" for j in range(22)] for i, topic in enumerate(TOPICS)]
-# "zebra" is absent from the texts, and the 11th word must not take its place.
-SCORER_TOPICS.append(
-    ["kiwi", "zebra", "lemon", "apple", "melon", "banana", "car", "road", "tyre", "wheel"]
-    + ["engine", "cherry", "grape"]
-    + [f"pad9w{j}" for j in range(15)]
-)
-
-
-def test_scorer_registered():
-    scorer = spacy.registry.scorers.get("spacy-textvae.textvae_scorer.v1")()
-    assert scorer is score_textvae
-    assert make_textvae_scorer_v1() is score_textvae
-
-
-def test_scorer_with_cats(nlp):
-    n = len(SCORER_TEXTS)
-    gold = ["fruit", "car", "fruit", "fruit", "fruit", "car"]
-    gold += ["fruit", "other", "fruit", "fruit", "car"]
-    assert len(gold) == n
-    labels = ["fruit", "car", "other"]
-    cats = [{lab: float(lab == g) for lab in labels} for g in gold]
-    cats[-1] = {}  # no gold label: left out
-    clusters = [0, 1, 0, 2, 0, 1, 0, 2, 2, 0, 1]
-    clusters[3] = None  # no prediction: left out
-    examples = make_examples(nlp, SCORER_TEXTS, clusters, cats)
-    tokens_of = lambda doc: [t.text for t in doc]  # noqa: E731
-    scores = score_textvae(
-        examples,
-        topic_words=SCORER_TOPICS,
-        tokens_of=tokens_of,
-        extra_scores={"textvae_perplexity": 123.5},
-    )
-    assert set(scores) == {
-        "textvae_npmi",
-        "textvae_diversity",
-        "textvae_cluster_nmi",
-        "textvae_cluster_ari",
-        "textvae_cluster_purity",
-        "textvae_perplexity",
-    }
-    texts = [tokens_of(eg.reference) for eg in examples]
-    top10 = [topic[:10] for topic in SCORER_TOPICS]
-    _, expected_npmi = gensim_npmi(top10, texts, 10, 10)
-    assert scores["textvae_npmi"] == pytest.approx(expected_npmi, abs=1e-6)
-    assert scores["textvae_diversity"] == pytest.approx(topic_diversity(SCORER_TOPICS, 25))
-    assert scores["textvae_diversity"] < 1.0
-    kept = [i for i in range(n) if i not in (3, n - 1)]
-    kept_pred = [clusters[i] for i in kept]
-    kept_gold = [gold[i] for i in kept]
-    assert scores["textvae_cluster_nmi"] == pytest.approx(
-        sk_metrics.normalized_mutual_info_score(kept_gold, kept_pred), abs=1e-9
-    )
-    assert scores["textvae_cluster_ari"] == pytest.approx(
-        sk_metrics.adjusted_rand_score(kept_gold, kept_pred), abs=1e-9
-    )
-    assert scores["textvae_cluster_purity"] == pytest.approx(sklearn_purity(kept_pred, kept_gold))
-    assert scores["textvae_perplexity"] == 123.5
-
-
-def test_scorer_gold_label_is_highest_cat(nlp):
-    cats = [{"a": 0.2, "b": 0.7}, {"a": 0.9, "b": 0.1}, {"a": 0.6, "b": 0.4}]
-    examples = make_examples(nlp, ["x", "y", "z"], [1, 0, 1], cats)
-    scores = score_textvae(examples)
-    # Gold b, a, a against clusters 1, 0, 1: purity 2/3.
-    assert scores["textvae_cluster_purity"] == pytest.approx(2 / 3)
-
-
-def test_scorer_without_cats_or_topics(nlp):
-    n = len(SCORER_TEXTS)
-    examples = make_examples(nlp, SCORER_TEXTS, list(range(n)), [{}] * n)
-    scores = score_textvae(examples, topic_words=SCORER_TOPICS)
-    assert scores["textvae_cluster_nmi"] is None
-    assert scores["textvae_cluster_ari"] is None
-    assert scores["textvae_cluster_purity"] is None
-    assert isinstance(scores["textvae_npmi"], float)
-    scores = score_textvae(examples)
-    assert scores["textvae_npmi"] is None and scores["textvae_diversity"] is None
-
-
-def test_scorer_npmi_none_when_no_topic_word_occurs(nlp):
-    examples = make_examples(nlp, ["nothing relevant here"], [0], [{"a": 1.0}])
-    scores = score_textvae(examples, topic_words=SCORER_TOPICS)
-    assert scores["textvae_npmi"] is None
-    assert scores["textvae_diversity"] == pytest.approx(topic_diversity(SCORER_TOPICS))
-    assert scores["textvae_cluster_nmi"] == 1.0
+    assert isinstance(err.value, TextVAEError)
+    assert "pred has 2 items and gold 1" in str(err.value)

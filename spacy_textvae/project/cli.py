@@ -13,7 +13,8 @@ import srsly
 import typer
 from wasabi import msg
 
-from .corpus import DEFAULT_SHARD_SIZE, InputError, preprocess_corpus
+from ..errors import TextVAEError
+from .corpus import DEFAULT_SHARD_SIZE, preprocess_corpus
 from .newsgroups import convert_20newsgroups
 from .reports import evaluate_pipeline, topic_report
 
@@ -70,7 +71,7 @@ def preprocess_cli(
             seed=seed, text_field=text_field, label_field=label_field, input_format=input_format,
             encoding=encoding, lang=lang, limit=limit, shard_size=shard_size,
         )
-    except InputError as e:
+    except TextVAEError as e:
         _fail(e)
         return
     msg.good(f"Wrote {summary['train']} training docs to {train_output}")
@@ -98,7 +99,7 @@ def evaluate_cli(
     _setup_gpu(gpu_id)
     try:
         scores = evaluate_pipeline(model, data_path, batch_size=batch_size)
-    except InputError as e:
+    except TextVAEError as e:
         _fail(e)
         return
     rows = [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in scores.items() if isinstance(v, (int, float)) or v is None]
@@ -122,7 +123,7 @@ def topics_cli(
     _setup_gpu(gpu_id)
     try:
         report = topic_report(model, data_path, top_n=top_n, component=component, batch_size=batch_size)
-    except InputError as e:
+    except TextVAEError as e:
         _fail(e)
         return
     rows = []
@@ -147,7 +148,11 @@ def demo_corpus_cli(
     its theme as "label"."""
     from .demo_corpus import write_demo_corpus
 
-    n = write_demo_corpus(output, n_docs=n_docs, seed=seed)
+    try:
+        n = write_demo_corpus(output, n_docs=n_docs, seed=seed)
+    except TextVAEError as e:
+        _fail(e)
+        return
     msg.good(f"Wrote {n} demo documents to {output}")
 
 
@@ -160,7 +165,7 @@ def convert_20ng_cli(
     text), with text cleaned of headers, footers and quotes as scikit-learn does."""
     try:
         counts = convert_20newsgroups(archive, output_dir)
-    except InputError as e:
+    except TextVAEError as e:
         _fail(e)
         return
     for split, n in counts.items():

@@ -1,4 +1,4 @@
-"""The project's command-line steps (spacy_textvae.cli, .corpus, .newsgroups, .reports): reading raw inputs,
+"""The project's command-line steps (spacy_textvae.project: cli, corpus, newsgroups, reports): reading raw inputs,
 writing .spacy corpora, errors on bad files, evaluation and topic reports,
 the demo corpus and the 20 Newsgroups conversion."""
 import csv
@@ -16,11 +16,12 @@ import srsly
 from spacy.training import Corpus
 from typer.testing import CliRunner
 
-from spacy_textvae import cli, newsgroups
-from spacy_textvae.corpus import InputError, preprocess_corpus, read_records
-from spacy_textvae.demo_corpus import THEMES, generate_demo_docs, write_demo_corpus
+from spacy_textvae.errors import TextVAEError
+from spacy_textvae.project import cli, newsgroups
+from spacy_textvae.project.corpus import InputError, preprocess_corpus, read_records
+from spacy_textvae.project.demo_corpus import THEMES, generate_demo_docs, write_demo_corpus
 
-SHARED_20NG = Path(__file__).resolve().parents[2] / "shared" / "data" / "20newsgroups"
+SHARED_20NG = Path(__file__).resolve().parents[3] / "shared" / "data" / "20newsgroups"
 runner = CliRunner()
 
 

@@ -74,7 +74,10 @@ def convert_20newsgroups(archive: Path, output_dir: Path, progress: bool = True)
     except tarfile.TarError as e:
         raise InputError(f"{archive} is not a readable tar archive ({e}). Download it again.") from None
     if not any(records.values()):
-        raise InputError(f"{archive} holds no 20news-bydate-train/ or -test/ files. Is it the bydate archive?")
+        raise InputError(
+            f"{archive} holds no 20news-bydate-train/ or -test/ files. "
+            "Use the 'bydate' archive, 20news-bydate.tar.gz (`python -m spacy project assets --extra`)."
+        )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     counts = {}

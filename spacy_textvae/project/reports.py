@@ -8,7 +8,7 @@ import spacy
 from spacy.training import Corpus
 from tqdm import tqdm
 
-from .corpus import InputError
+from .corpus import InputError  # a TextVAEError
 
 
 def _load_examples(nlp, data_path: Path) -> list:
@@ -21,12 +21,18 @@ def _load_examples(nlp, data_path: Path) -> list:
 def _find_textvae(nlp, component: Optional[str]):
     if component:
         if component not in nlp.pipe_names:
-            raise InputError(f"No component '{component}' in the pipeline (it has: {', '.join(nlp.pipe_names)}).")
+            raise InputError(
+                f"No component '{component}' in the pipeline (it has: {', '.join(nlp.pipe_names)}). "
+                "Pass --component with the name of a textvae component."
+            )
         return nlp.get_pipe(component)
     for name in nlp.pipe_names:
         if nlp.get_pipe_meta(name).factory == "textvae":
             return nlp.get_pipe(name)
-    raise InputError(f"The pipeline has no textvae component (it has: {', '.join(nlp.pipe_names)}).")
+    raise InputError(
+        f"The pipeline has no textvae component (it has: {', '.join(nlp.pipe_names)}). "
+        "Pass a pipeline trained with one, e.g. training/model-best."
+    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -16,9 +16,9 @@ from weasel.cli.document import project_document
 from weasel.schemas import ProjectConfigSchema, validate
 from weasel.util import load_project_config
 
-from spacy_textvae.demo_corpus import THEMES, write_demo_corpus
+from spacy_textvae.project.demo_corpus import THEMES, write_demo_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ["preprocess", "train", "evaluate", "topics"]
 
 
@@ -46,7 +46,7 @@ def test_project_yml_shape(project):
 
 def test_commands_have_complete_deps_and_outputs(project):
     commands = commands_of(project)
-    inputs = {project["vars"]["train_input"], project["vars"]["dev_input"], "spacy_textvae/corpus.py"}
+    inputs = {project["vars"]["train_input"], project["vars"]["dev_input"], "spacy_textvae/project/corpus.py"}
     inputs |= {f"configs/{project['vars']['config']}.cfg"}
     produced = set()
     for name in WORKFLOW:

@@ -6,7 +6,7 @@ import numpy
 import spacy
 from spacy.tokens import DocBin
 
-from .conftest import make_corpus
+from ..conftest import make_corpus
 
 CONFIG = """
 [paths]

@@ -14,6 +14,8 @@ from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
+from ..errors import TextVAEError
+
 INPUT_FORMATS = ("auto", "jsonl", "csv", "txt")
 # Docs per .spacy shard: a split with more docs is written as a folder of shards,
 # so the DocBin held in memory stays bounded (spaCy's corpus reader reads both).
@@ -23,8 +25,8 @@ MAX_LISTED = 5
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-class InputError(ValueError):
-    """A problem with an input file, named with its location and the fix."""
+class InputError(TextVAEError):
+    """A problem with an input file or setting, named with its location and the fix."""
 
 
 # -- reading raw records --------------------------------------------------------
@@ -84,7 +86,8 @@ def _detect_format(path: Path) -> str:
         return "txt"
     raise InputError(
         f"Cannot tell the format of {path}: name it *.jsonl, *.csv or *.tsv (optionally "
-        "with .gz), give a folder of .txt files, or pass --format jsonl|csv|txt."
+        "with .gz), give a folder of .txt files, or pass --format jsonl|csv|txt "
+        "(in the project: --vars.format jsonl)."
     )
 
 
@@ -143,7 +146,7 @@ def _decode(line: bytes, path: Path, n: int, encoding: str) -> str:
         raise InputError(
             f"{path}, line {n}: byte 0x{bad.hex()} at column {e.start + 1} is not valid "
             f"{encoding}. Re-save the file as UTF-8, or pass --encoding with the file's "
-            "real encoding (e.g. --encoding latin-1)."
+            "real encoding (e.g. --encoding latin-1; in the project: --vars.encoding latin-1)."
         ) from None
 
 
@@ -203,7 +206,7 @@ def _read_csv(
     except StopIteration:
         raise InputError(f"{path} is empty. Check the path.") from None
     except csv.Error as e:
-        raise InputError(f"{path}, line 1: malformed CSV header ({e}).") from None
+        raise InputError(f"{path}, line 1: malformed CSV header ({e}). Check the quoting of the header line.") from None
     header = [h.strip().lstrip("\ufeff") for h in header]
     if text_field not in header:
         raise InputError(
@@ -258,7 +261,7 @@ def _read_txt(
             raise InputError(
                 f"{file}, line {line}: byte 0x{data[e.start:e.start + 1].hex()} is not valid "
                 f"{encoding}. Re-save the file as UTF-8, or pass --encoding with the file's "
-                "real encoding (e.g. --encoding latin-1)."
+                "real encoding (e.g. --encoding latin-1; in the project: --vars.encoding latin-1)."
             ) from None
         yield Record(text, label, str(rel))
 
@@ -288,7 +291,10 @@ def read_records(
     if not path.exists():
         raise InputError(f"Input not found: {path}. Check the path (relative paths start at the project folder).")
     if input_format not in INPUT_FORMATS:
-        raise InputError(f"Unknown input format {input_format!r}: use one of {', '.join(INPUT_FORMATS)}.")
+        raise InputError(
+            f"Unknown input format {input_format!r}. Pass --format with one of {', '.join(INPUT_FORMATS)} "
+            "(in the project: --vars.format)."
+        )
     fmt = _detect_format(path) if input_format == "auto" else input_format
     if fmt == "jsonl":
         return _read_jsonl(path, text_field, label_field, encoding, progress)
@@ -448,7 +454,10 @@ def preprocess_corpus(
     if dev_input is not None and Path(dev_input).resolve() == input_path.resolve():
         dev_input = None
     if dev_input is None and not 0.0 < dev_share < 1.0:
-        raise InputError(f"--dev-share must be between 0 and 1 (exclusive), not {dev_share}.")
+        raise InputError(
+            f"--dev-share is {dev_share}, outside (0, 1). Pass a share between 0 and 1 (exclusive), "
+            "e.g. --dev-share 0.2 (in the project: --vars.dev_share 0.2), or a separate --dev-input."
+        )
     label_field = label_field or None
     read_kw = dict(text_field=text_field, input_format=input_format, encoding=encoding, progress=progress)
     inputs = [input_path] + ([Path(dev_input)] if dev_input is not None else [])
@@ -502,11 +511,11 @@ def preprocess_corpus(
     for split, n in counts.items():
         if n == 0:
             hint = (
-                "raise --dev-share or give more documents"
+                "Raise --dev-share (in the project: --vars.dev_share) or give more documents"
                 if split == "dev" and dev_input is None
-                else "check that the input holds non-empty texts"
+                else "Check that the input holds non-empty texts"
             )
-            raise InputError(f"The {split} split is empty: {hint}.")
+            raise InputError(f"The {split} split is empty. {hint}.")
     return summary
 
 
