@@ -6,6 +6,8 @@ word; a topic's words are its highest-scoring ones.
 """
 import numpy
 
+from .errors import TextVAEError
+
 TOPIC_WORD_RANKINGS = ("frex", "relevance")
 
 
@@ -57,12 +59,12 @@ def _ecdf_rank(scores: numpy.ndarray) -> numpy.ndarray:
 
 
 def check_weight(name: str, value: float) -> None:
-    """Raise a ValueError naming `name` unless 0 <= value <= 1."""
+    """Raise a TextVAEError naming `name` unless 0 <= value <= 1."""
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"[textvae] {name} must be in [0, 1], not {value}.")
+        raise TextVAEError(f"{name} must be in [0, 1], not {value}.")
 
 
 def check_ranking(name: str, value: str) -> None:
-    """Raise a ValueError naming the setting `name` unless `value` is a known ranking."""
+    """Raise a TextVAEError naming the setting `name` unless `value` is a known ranking."""
     if value not in TOPIC_WORD_RANKINGS:
-        raise ValueError(f"[textvae] {name} must be one of {TOPIC_WORD_RANKINGS}, not {value!r}.")
+        raise TextVAEError(f"{name} must be one of {TOPIC_WORD_RANKINGS}, not {value!r}.")

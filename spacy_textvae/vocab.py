@@ -8,6 +8,8 @@ from spacy.attrs import IS_ALPHA, IS_STOP
 from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
+from .errors import TextVAEError
+
 # Process docs in chunks while building, so memory stays bounded on large corpora.
 _BUILD_CHUNK = 2048
 _VALID_ATTRS = ("LOWER", "LEMMA", "NORM", "ORTH")
@@ -34,21 +36,22 @@ class TopicVocab:
 
     def __init__(
         self,
-        attr: str = "LOWER",
-        min_df: float = 2,
-        max_df: float = 0.7,
-        max_size: int = 10000,
-        remove_stop_words: bool = True,
-        extra_stop_words: Sequence[str] = (),
+        *,
+        attr: str,
+        min_df: float,
+        max_df: float,
+        max_size: int,
+        remove_stop_words: bool,
+        extra_stop_words: Sequence[str],
     ) -> None:
         attr = attr.upper()
         if attr not in _VALID_ATTRS:
-            raise ValueError(
-                f"[textvae] vocab_attr must be one of {_VALID_ATTRS}, not {attr!r}. "
+            raise TextVAEError(
+                f"vocab_attr must be one of {_VALID_ATTRS}, not {attr!r}. "
                 "Set it in [components.textvae] vocab_attr."
             )
         if max_size < 1:
-            raise ValueError(f"[textvae] max_vocab_size must be >= 1, not {max_size}.")
+            raise TextVAEError(f"max_vocab_size must be >= 1, not {max_size}.")
         self.attr = attr
         self.min_df = min_df
         self.max_df = max_df
@@ -124,7 +127,7 @@ class TopicVocab:
 
         for doc in docs:
             if not isinstance(doc, Doc):
-                raise TypeError(f"[textvae] TopicVocab.build expects Doc objects, got {type(doc)}")
+                raise TextVAEError(f"TopicVocab.build expects Doc objects, got {type(doc)}")
             strings = doc.vocab.strings
             chunk.append(doc)
             n_docs += 1
@@ -133,8 +136,8 @@ class TopicVocab:
                 chunk = []
         flush(chunk)
         if n_docs == 0:
-            raise ValueError(
-                "[textvae] Cannot build the topic vocabulary from zero documents. "
+            raise TextVAEError(
+                "Cannot build the topic vocabulary from zero documents. "
                 "Pass training examples to nlp.initialize(get_examples=...) and check "
                 "that your training corpus is not empty."
             )
@@ -155,8 +158,8 @@ class TopicVocab:
             self.doc_freqs = dfs_all[idx].astype("int64")
             self.word_counts = tfs_all[idx].astype("int64")
         if not words:
-            raise ValueError(
-                f"[textvae] The topic vocabulary is empty after filtering {n_docs} documents "
+            raise TextVAEError(
+                f"The topic vocabulary is empty after filtering {n_docs} documents "
                 f"(vocab_attr={self.attr}, min_df={self.min_df}, max_df={self.max_df}, "
                 f"remove_stop_words={self.remove_stop_words}). Lower min_df, raise max_df, "
                 "or train on more (and longer) texts."
@@ -243,9 +246,9 @@ class TopicVocab:
             self.word_counts = numpy.asarray(msg["word_counts"], dtype="int64")
             self.n_docs = int(msg["n_docs"])
         except (KeyError, TypeError) as e:
-            raise ValueError(f"[textvae] The saved topic vocabulary is damaged (missing {e}).") from e
+            raise TextVAEError(f"The saved topic vocabulary is damaged (missing {e}).") from e
         if len(self.doc_freqs) != len(self.words) or len(self.word_counts) != len(self.words):
-            raise ValueError("[textvae] The saved topic vocabulary is damaged (lengths differ).")
+            raise TextVAEError("The saved topic vocabulary is damaged (lengths differ).")
         self._set_lookup()
         return self
 
@@ -258,5 +261,5 @@ class TopicVocab:
         try:
             msg = srsly.json_loads(data)
         except ValueError as e:
-            raise ValueError(f"[textvae] The saved topic vocabulary is not valid JSON: {e}") from e
+            raise TextVAEError(f"The saved topic vocabulary is not valid JSON: {e}") from e
         return self.from_dict(msg)

@@ -9,6 +9,8 @@ import numpy
 from scipy import sparse
 from scipy.sparse.linalg import svds
 
+from .errors import TextVAEError
+
 # Below this vocabulary size a dense SVD is cheaper and exact.
 _DENSE_SVD_MAX = 2000
 
@@ -76,7 +78,7 @@ def cooccurrence_embeddings(
         co-occurs with another gets the zero vector.
     """
     if width < 1:
-        raise ValueError(f"[textvae] The word-embedding width must be >= 1, not {width}.")
+        raise TextVAEError(f"The word-embedding width must be >= 1, not {width}.")
     counts = sparse.csr_matrix((n_vocab, n_vocab), dtype="float64")
     columns = iter(columns)
     while True:

@@ -1,4 +1,6 @@
-"""The `textvae` pipeline component."""
+"""The `textvae` pipeline component. It never touches torch: the model's own
+functions (`spacy_textvae.layers`) initialise it, fit its prior and read its
+topic words."""
 import logging
 from itertools import islice
 from pathlib import Path
@@ -6,8 +8,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy
 import srsly
-import torch
 from spacy import util
+from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -15,12 +17,13 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from . import metrics  # noqa: F401  (registers the scorer)
-from .layers import VAEOutput, attach_vae, get_vae_layer
+from . import scorer  # noqa: F401  (registers the scorer)
+from .errors import TextVAEError
+from .layers import VAEOutput, fit_prior, initialize_textvae, repair_prior, set_step_state, topic_log_probs
+from .layers.textvae_model import get_topic_vocab, is_built, set_topic_vocab
+from .layers.torch_vae import get_module
 from .topic_words import check_ranking, check_weight, frex_scores, relevance_scores
-from .vae import TextVAEModule, check_cluster_means
 from .vocab import TopicVocab
-from .word_embeddings import cooccurrence_embeddings
 
 logger = logging.getLogger("spacy_textvae")
 
@@ -39,6 +42,7 @@ decoder_temperature = 0.5
 ecr_weight = 100.0
 decoder_batchnorm = true
 decoder_background = true
+cluster_means = "auto"
 mixed_precision = false
 
 [model.tok2vec]
@@ -58,15 +62,6 @@ EXTENSIONS = ("latent", "topics", "cluster", "cluster_probs")
 PRIOR_REPAIR_EVERY = 50
 
 
-def resolve_cluster_means(cluster_means: str, n_topics: int, n_clusters: int) -> str:
-    """The `cluster_means` setting with "auto" resolved: "topics" when there is
-    one cluster per topic, else "free"; a clear error for a bad value."""
-    if cluster_means == "auto":
-        return "topics" if n_clusters == n_topics else "free"
-    check_cluster_means(cluster_means, n_topics, n_clusters)
-    return cluster_means
-
-
 def _perplexity(total: float, words: float) -> Optional[float]:
     """exp(total negative ELBO / topic words); None without topic words."""
     if words <= 0:
@@ -74,12 +69,26 @@ def _perplexity(total: float, words: float) -> Optional[float]:
     return float(numpy.exp(min(total / words, 700.0)))
 
 
-def install_extensions() -> None:
-    """Register `Doc._.latent`, `._.topics`, `._.cluster` and `._.cluster_probs`
-    (idempotent: safe in worker processes and after unpickling)."""
+def install_extensions(prefix: str = "") -> None:
+    """Register `Doc._.{prefix}latent`, `._.{prefix}topics`, `._.{prefix}cluster`
+    and `._.{prefix}cluster_probs` (idempotent: safe in worker processes and
+    after unpickling).
+
+    prefix (str): Prefix of the extension names.
+    """
     for name in EXTENSIONS:
-        if not Doc.has_extension(name):
-            Doc.set_extension(name, default=None)
+        if not Doc.has_extension(prefix + name):
+            Doc.set_extension(prefix + name, default=None)
+
+
+def resolve_extension_prefix(nlp: Language, name: str, extension_prefix: Optional[str]) -> str:
+    """The prefix of a component's extension names: `extension_prefix` when
+    given; else "" for the first textvae component created in `nlp`, and
+    "<name>_" for any later one, so two components never overwrite each other."""
+    if extension_prefix is not None:
+        return str(extension_prefix)
+    others = [pipe for pipe_name, pipe in nlp.components if isinstance(pipe, TextVAE) and pipe_name != name]
+    return f"{name}_" if others else ""
 
 
 @Language.factory(
@@ -92,7 +101,6 @@ def install_extensions() -> None:
         "kl_warmup_steps": 500,
         "prior_fit_step": None,
         "cluster_temperature": 0.1,
-        "cluster_means": "auto",
         "vocab_attr": "LOWER",
         "min_df": 2,
         "max_df": 0.7,
@@ -102,6 +110,7 @@ def install_extensions() -> None:
         "topic_word_ranking": "frex",
         "topic_word_exclusivity": 0.5,
         "topic_word_relevance": 0.6,
+        "extension_prefix": None,
         "scorer": {"@scorers": "spacy-textvae.textvae_scorer.v1"},
     },
     default_score_weights={
@@ -122,7 +131,6 @@ def make_textvae(
     kl_warmup_steps: int,
     prior_fit_step: Optional[int],
     cluster_temperature: float,
-    cluster_means: str,
     vocab_attr: str,
     min_df: float,
     max_df: float,
@@ -132,6 +140,7 @@ def make_textvae(
     topic_word_ranking: str,
     topic_word_exclusivity: float,
     topic_word_relevance: float,
+    extension_prefix: Optional[str],
     scorer: Optional[Callable],
 ) -> "TextVAE":
     """Construct a TextVAE component (see `TextVAE` for the arguments)."""
@@ -144,16 +153,18 @@ def make_textvae(
         kl_warmup_steps=kl_warmup_steps,
         prior_fit_step=prior_fit_step,
         cluster_temperature=cluster_temperature,
-        cluster_means=cluster_means,
-        vocab_attr=vocab_attr,
-        min_df=min_df,
-        max_df=max_df,
-        max_vocab_size=max_vocab_size,
-        remove_stop_words=remove_stop_words,
-        extra_stop_words=extra_stop_words,
+        topic_vocab=TopicVocab(
+            attr=vocab_attr,
+            min_df=min_df,
+            max_df=max_df,
+            max_size=max_vocab_size,
+            remove_stop_words=remove_stop_words,
+            extra_stop_words=extra_stop_words,
+        ),
         topic_word_ranking=topic_word_ranking,
         topic_word_exclusivity=topic_word_exclusivity,
         topic_word_relevance=topic_word_relevance,
+        extension_prefix=resolve_extension_prefix(nlp, name, extension_prefix),
         scorer=scorer,
     )
 
@@ -163,7 +174,12 @@ class TextVAE(TrainablePipe):
 
     Writes `doc._.latent` (posterior mean, float32), `doc._.topics` (topic
     proportions, float32, sums to 1), `doc._.cluster` (int) and
-    `doc._.cluster_probs` (float32, sums to 1). Trained without annotations.
+    `doc._.cluster_probs` (float32, sums to 1), each name after the
+    component's extension prefix. Trained without annotations.
+
+    Settings come from the config in force, also when a saved pipeline is
+    loaded; what is saved is learned state only (weights, topic vocabulary,
+    fitted prior, update count).
 
     vocab (Vocab): The shared vocabulary.
     model (Model[List[Doc], VAEOutput]): A `spacy-textvae.TextVAE.v2` model.
@@ -175,27 +191,16 @@ class TextVAE(TrainablePipe):
         to the posterior means seen so far (None: half of kl_warmup_steps).
     cluster_temperature (float): In (0, 1]. In training, documents are assigned
         to clusters by softmax(log p(c, z) / T) instead of the exact p(c | z):
-        T < 1 sharpens the assignment, which keeps the mixture's means apart
-        (one-step NMI on 20 Newsgroups after 60 epochs, medians of 3 seeds:
-        .347 at 1.0, .367 at 0.3, .375 at 0.1; topics do not suffer; see
-        benchmarks/NOTES_textvae.md). Inference always reports p(c | z).
-    cluster_means (str): How the mixture prior's means are parameterised.
-        "topics": cluster c's mean is tied to topic c's corner of the latent
-        space, so a doc's cluster is the topic the prior assigns it to and
-        topics and clusters agree (needs n_clusters == n_topics). "free": each
-        mean is its own parameter, fitted by k-means++ (VaDE). "auto" (default):
-        "topics" when n_clusters == n_topics, else "free".
-    vocab_attr (str): Token attribute naming topic words: LOWER, LEMMA, NORM or ORTH.
-    min_df (float): Minimum document frequency of a topic word (count, or share if < 1).
-    max_df (float): Maximum document frequency of a topic word (share, or count if > 1).
-    max_vocab_size (int): At most this many topic words, the most frequent.
-    remove_stop_words (bool): Leave stop words out of the topic vocabulary.
-    extra_stop_words (List[str]): More words to leave out.
+        T < 1 sharpens the assignment, which keeps the mixture's means apart.
+        Inference always reports p(c | z).
+    topic_vocab (TopicVocab): The (unbuilt) topic vocabulary with its settings;
+        `initialize` builds it from the training docs.
     topic_word_ranking (str): How topic words are ranked: "frex" (frequent in
         the topic and exclusive to it) or "relevance" (see `topic_word_scores`).
     topic_word_exclusivity (float): FREX's weight of exclusivity, in [0, 1].
     topic_word_relevance (float): Relevance's λ in [0, 1]: λ·log p(w | topic)
         + (1 − λ)·log lift.
+    extension_prefix (str): Prefix of the `Doc._` extension names.
     scorer (Optional[Callable]): The scoring method.
     """
 
@@ -203,118 +208,101 @@ class TextVAE(TrainablePipe):
         self,
         vocab: Vocab,
         model: Model[List[Doc], VAEOutput],
-        name: str = "textvae",
+        name: str,
         *,
-        n_topics: int = 20,
-        n_clusters: int = 20,
-        kl_warmup_steps: int = 500,
-        prior_fit_step: Optional[int] = None,
-        cluster_temperature: float = 0.1,
-        cluster_means: str = "auto",
-        vocab_attr: str = "LOWER",
-        min_df: float = 2,
-        max_df: float = 0.7,
-        max_vocab_size: int = 10000,
-        remove_stop_words: bool = True,
-        extra_stop_words: Sequence[str] = (),
-        topic_word_ranking: str = "frex",
-        topic_word_exclusivity: float = 0.5,
-        topic_word_relevance: float = 0.6,
-        scorer: Optional[Callable] = None,
+        n_topics: int,
+        n_clusters: int,
+        kl_warmup_steps: int,
+        prior_fit_step: Optional[int],
+        cluster_temperature: float,
+        topic_vocab: TopicVocab,
+        topic_word_ranking: str,
+        topic_word_exclusivity: float,
+        topic_word_relevance: float,
+        extension_prefix: str,
+        scorer: Optional[Callable],
     ) -> None:
         if n_topics < 2:
-            raise ValueError(f"[textvae] n_topics must be >= 2, not {n_topics}.")
+            raise TextVAEError(f"n_topics must be >= 2, not {n_topics}. Set [components.{name}] n_topics.")
         if n_clusters < 1:
-            raise ValueError(f"[textvae] n_clusters must be >= 1, not {n_clusters}.")
+            raise TextVAEError(f"n_clusters must be >= 1, not {n_clusters}. Set [components.{name}] n_clusters.")
         check_ranking("topic_word_ranking", topic_word_ranking)
         check_weight("topic_word_exclusivity", topic_word_exclusivity)
         check_weight("topic_word_relevance", topic_word_relevance)
         if not 0.0 < cluster_temperature <= 1.0:
-            raise ValueError(
-                f"[textvae] cluster_temperature must be in (0, 1], not {cluster_temperature}."
+            raise TextVAEError(
+                f"cluster_temperature must be in (0, 1], not {cluster_temperature}. "
+                f"Set [components.{name}] cluster_temperature."
             )
         if kl_warmup_steps < 0:
-            raise ValueError(f"[textvae] kl_warmup_steps must be >= 0, not {kl_warmup_steps}.")
-        cluster_means = resolve_cluster_means(cluster_means, n_topics, n_clusters)
-        install_extensions()
+            raise TextVAEError(f"kl_warmup_steps must be >= 0, not {kl_warmup_steps}.")
+        if prior_fit_step is not None and prior_fit_step < 0:
+            raise TextVAEError(f"prior_fit_step must be >= 0 or null, not {prior_fit_step}.")
+        # Fails early for "topics" means without one cluster per topic.
+        model.get_ref("vae").attrs["settings"].resolve_cluster_means(n_topics, n_clusters)
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        # Not in cfg: reading settings, so a config override at load time wins.
+        self.n_topics = int(n_topics)
+        self.n_clusters = int(n_clusters)
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.prior_fit_step = None if prior_fit_step is None else int(prior_fit_step)
+        self.cluster_temperature = float(cluster_temperature)
         self.topic_word_ranking = topic_word_ranking
         self.topic_word_exclusivity = float(topic_word_exclusivity)
         self.topic_word_relevance = float(topic_word_relevance)
-        self.topic_vocab = TopicVocab(
-            attr=vocab_attr,
-            min_df=min_df,
-            max_df=max_df,
-            max_size=max_vocab_size,
-            remove_stop_words=remove_stop_words,
-            extra_stop_words=extra_stop_words,
-        )
-        self.model.attrs["topic_vocab"] = self.topic_vocab
-        self.cfg: Dict[str, Any] = {
-            "n_topics": int(n_topics),
-            "n_clusters": int(n_clusters),
-            "kl_warmup_steps": int(kl_warmup_steps),
-            "prior_fit_step": prior_fit_step,
-            "cluster_temperature": float(cluster_temperature),
-            # Resolved ("auto" never stored): it decides which weights the VAE has.
-            "cluster_means": cluster_means,
-            # Set by initialize(): the sizes the torch module is built with.
-            "width": None,
-            "n_vocab": None,
-            "step": 0,
-            # Whether fit_prior() has run; kept on the host so checking it never syncs a GPU.
-            "prior_fitted": False,
-        }
+        self.extension_prefix = extension_prefix
+        # The config's attribute, to check a loaded vocabulary against.
+        self.vocab_attr = topic_vocab.attr
+        self.extension_names = {name_: extension_prefix + name_ for name_ in EXTENSIONS}
+        # The model owns the vocabulary (it is saved with the weights).
+        set_topic_vocab(model, topic_vocab)
+        install_extensions(extension_prefix)
+        # Learned state only: the settings above always come from the config.
+        self.cfg: Dict[str, Any] = {"step": 0, "prior_fitted": False}
 
     # -- state ------------------------------------------------------------------
 
     @property
+    def topic_vocab(self) -> TopicVocab:
+        """RETURNS (TopicVocab): The topic vocabulary (owned by the model)."""
+        return get_topic_vocab(self.model)
+
+    @property
     def is_initialized(self) -> bool:
         """RETURNS (bool): Whether the VAE exists (after initialize or loading)."""
-        return self.model.has_ref("vae") and self.topic_vocab.is_built
+        return is_built(self.model) and self.topic_vocab.is_built
 
     def _require_initialized(self) -> None:
         if not self.is_initialized:
-            raise ValueError(
-                f"[textvae] The '{self.name}' component is not initialised: its topic "
-                "vocabulary and VAE are built from training data. Did you call "
-                "nlp.initialize(get_examples=...) (or load a trained pipeline with spacy.load)?"
+            raise TextVAEError(
+                Errors.E109.format(name=self.name) + " Its topic vocabulary and VAE are built "
+                "from training data: call nlp.initialize(get_examples=...), or load a trained "
+                "pipeline with spacy.load."
             )
 
     @property
-    def torch_module(self) -> TextVAEModule:
-        """RETURNS (TextVAEModule): The wrapped torch module."""
+    def torch_module(self) -> Any:
+        """RETURNS (TextVAEModule): The wrapped torch module (`spacy_textvae.nn`)."""
         self._require_initialized()
-        return get_vae_layer(self.model).shims[0]._model
-
-    @property
-    def n_topics(self) -> int:
-        return self.cfg["n_topics"]
-
-    @property
-    def n_clusters(self) -> int:
-        return self.cfg["n_clusters"]
+        return get_module(self.model.get_ref("vae"))
 
     def _kl_weight(self, step: int) -> float:
-        warmup = self.cfg["kl_warmup_steps"]
+        warmup = self.kl_warmup_steps
         return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
 
     def _prior_fit_step(self) -> int:
-        step = self.cfg.get("prior_fit_step")
-        return int(step) if step is not None else self.cfg["kl_warmup_steps"] // 2
+        return self.prior_fit_step if self.prior_fit_step is not None else self.kl_warmup_steps // 2
 
     # -- inference --------------------------------------------------------------
 
     def __call__(self, doc: Doc) -> Doc:
-        install_extensions()
+        install_extensions(self.extension_prefix)
         return super().__call__(doc)
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        install_extensions()
+        install_extensions(self.extension_prefix)
         return super().pipe(stream, batch_size=batch_size)
 
     def predict(self, docs: Iterable[Doc]) -> Optional[VAEOutput]:
@@ -330,7 +318,7 @@ class TextVAE(TrainablePipe):
         return self.model.predict(docs)
 
     def set_annotations(self, docs: Iterable[Doc], output: Optional[VAEOutput]) -> None:
-        """Write `doc._.latent`, `._.topics`, `._.cluster`, `._.cluster_probs`.
+        """Write the latent, topics, cluster and cluster probabilities to the docs.
 
         docs (Iterable[Doc]): The documents.
         output (Optional[VAEOutput]): What `predict` returned.
@@ -344,12 +332,14 @@ class TextVAE(TrainablePipe):
         probs = ops.to_numpy(output.cluster_probs).astype("float32")
         elbo = ops.to_numpy(ops.xp.stack([output.recon + output.kl, output.n_words], axis=1))
         clusters = probs.argmax(axis=1)
+        names = self.extension_names
         key = self._elbo_key
         for i, doc in enumerate(docs):
-            doc._.latent = latent[i].copy()
-            doc._.topics = topics[i].copy()
-            doc._.cluster_probs = probs[i].copy()
-            doc._.cluster = int(clusters[i])
+            ext = doc._
+            setattr(ext, names["latent"], latent[i].copy())
+            setattr(ext, names["topics"], topics[i].copy())
+            setattr(ext, names["cluster_probs"], probs[i].copy())
+            setattr(ext, names["cluster"], int(clusters[i]))
             # Kept so that score() reads the perplexity of the docs as annotated
             # instead of running the model (a transformer, often) a second time.
             doc.user_data[key] = (float(elbo[i, 0]), float(elbo[i, 1]))
@@ -362,72 +352,30 @@ class TextVAE(TrainablePipe):
         *,
         nlp: Optional[Language] = None,
     ) -> None:
-        """Build the topic vocabulary from the training docs and the VAE for it.
+        """Build the topic vocabulary from the training docs and the model for it.
 
         get_examples (Callable[[], Iterable[Example]]): The training examples
             (only their texts are used).
         nlp (Optional[Language]): The pipeline.
         """
         if next(iter(get_examples()), None) is None:
-            raise ValueError(
-                "[textvae] initialize() got zero training documents: the topic vocabulary "
+            raise TextVAEError(
+                "initialize() got zero training documents: the topic vocabulary "
                 "is built from them. Pass examples to nlp.initialize(get_examples=...) or "
                 "check that [paths.train] points to a non-empty corpus."
             )
         validate_get_examples(get_examples, "TextVAE.initialize")
         self.topic_vocab.build(eg.reference for eg in get_examples())
+        self.model.set_dim("nO", self.n_topics, force=True)
+        self.model.set_dim("nC", self.n_clusters, force=True)
         sample = [eg.reference for eg in islice(get_examples(), 8)]
-        self.model.initialize(X=sample)
-        width = self._infer_width(sample)
-        background = self.topic_vocab.log_frequencies()
-        if not self.model.attrs["vae_cfg"]["decoder_background"]:
-            background = None
-        word_embeddings = None
-        vae_cfg = self.model.attrs["vae_cfg"]
-        if vae_cfg["decoder"] == "embedding":
-            # One more pass over the training docs: the word embeddings come from
-            # their co-occurrence counts, over the vocabulary just built.
-            docs = (eg.reference for eg in get_examples())
-            word_embeddings = cooccurrence_embeddings(
-                (cols for chunk in util.minibatch(docs, size=256) for cols in self.topic_vocab.columns(chunk)),
-                len(self.topic_vocab),
-                width=vae_cfg["word_embedding_width"],
-            )
-        self.cfg.update({"width": width, "n_vocab": len(self.topic_vocab), "step": 0, "prior_fitted": False})
-        self._attach_vae(background, word_embeddings)
+        initialize_textvae(self.model, lambda: (eg.reference for eg in get_examples()), sample)
+        self.cfg.update({"step": 0, "prior_fitted": False})
         logger.info(
             "textvae: %d topic words from %d docs, token vectors of width %d",
             len(self.topic_vocab),
             self.topic_vocab.n_docs,
-            width,
-        )
-
-    def _infer_width(self, sample: List[Doc]) -> int:
-        tok2vec = self.model.get_ref("tok2vec")
-        if tok2vec.has_dim("nO"):
-            return int(tok2vec.get_dim("nO"))
-        vectors = tok2vec.predict(sample[:2])
-        return int(vectors[0].shape[1])
-
-    def _attach_vae(
-        self, background: Optional[numpy.ndarray] = None, word_embeddings: Optional[numpy.ndarray] = None
-    ) -> None:
-        cfg = self.model.attrs["vae_cfg"]
-        if cfg["mixed_precision"] and self.model.ops.device_type != "gpu":
-            raise ValueError(
-                "[textvae] mixed_precision needs a GPU: call spacy.require_gpu() before "
-                "building the pipeline, or set mixed_precision = false."
-            )
-        attach_vae(
-            self.model,
-            n_inputs=self.cfg["width"],
-            n_vocab=self.cfg["n_vocab"],
-            n_topics=self.n_topics,
-            n_clusters=self.n_clusters,
-            background=background,
-            word_embeddings=word_embeddings,
-            cluster_temperature=self.cfg.get("cluster_temperature", 1.0),
-            cluster_means=self.cfg["cluster_means"],
+            self.model.get_ref("pooling").get_dim("nI"),
         )
 
     def update(
@@ -455,7 +403,9 @@ class TextVAE(TrainablePipe):
         if not docs:
             return losses
         self._require_initialized()
-        self.model.attrs["kl_weight"] = self._kl_weight(self.cfg["step"])
+        set_step_state(
+            self.model, kl_weight=self._kl_weight(self.cfg["step"]), cluster_temperature=self.cluster_temperature
+        )
         output, backprop = self.model.begin_update(docs)
         loss, d_loss = self.get_loss(examples, output)
         backprop(d_loss)
@@ -477,22 +427,20 @@ class TextVAE(TrainablePipe):
         n = output.loss.shape[0]
         nelbo = float((output.recon + output.kl).sum()) / max(n, 1)
         if not numpy.isfinite(nelbo):
-            raise ValueError(
-                "[textvae] The loss is not finite. Lower [training.optimizer] learn_rate "
-                "or raise kl_warmup_steps."
+            raise TextVAEError(
+                "The loss is not finite. Lower [training.optimizer] learn_rate or raise kl_warmup_steps."
             )
         d_loss = self.model.ops.alloc1f(n) + 1.0 / n
         return nelbo, d_loss
 
     def _maintain_prior(self) -> None:
-        module = self.torch_module
         step = self.cfg["step"]
         if not self.cfg["prior_fitted"]:
-            if step >= self._prior_fit_step() and module.fit_prior(seed=step):
+            if step >= self._prior_fit_step() and fit_prior(self.model, seed=step):
                 self.cfg["prior_fitted"] = True
                 logger.info("textvae: fitted the %d-component prior at step %d", self.n_clusters, step)
         elif step % PRIOR_REPAIR_EVERY == 0:
-            n = module.repair_prior()
+            n = repair_prior(self.model)
             if n:
                 logger.info("textvae: re-seeded %d unused clusters at step %d", n, step)
 
@@ -508,14 +456,8 @@ class TextVAE(TrainablePipe):
         return numpy.exp(self._topic_log_probs()).astype("float32")
 
     def _topic_log_probs(self) -> numpy.ndarray:
-        module = self.torch_module
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
-            eye = torch.eye(self.n_topics, device=module.background.device)
-            log_probs = module.decode(eye).float().cpu().numpy()
-        module.train(was_training)
-        return log_probs
+        self._require_initialized()
+        return topic_log_probs(self.model)
 
     def topic_word_scores(
         self, relevance: Optional[float] = None, exclusivity: Optional[float] = None
@@ -538,9 +480,8 @@ class TextVAE(TrainablePipe):
         self, log_probs: numpy.ndarray, relevance: Optional[float], exclusivity: Optional[float]
     ) -> numpy.ndarray:
         if relevance is not None and exclusivity is not None:
-            raise ValueError(
-                "[textvae] Pass relevance= (relevance ranking) or exclusivity= (FREX "
-                "ranking), not both."
+            raise TextVAEError(
+                "Pass relevance= (relevance ranking) or exclusivity= (FREX ranking), not both."
             )
         check_ranking("topic_word_ranking", self.topic_word_ranking)
         if relevance is None and (exclusivity is not None or self.topic_word_ranking == "frex"):
@@ -649,34 +590,57 @@ class TextVAE(TrainablePipe):
     # -- serialisation ----------------------------------------------------------
 
     def _load_cfg(self, saved: Dict[str, Any]) -> None:
-        # Models saved before `cluster_means` existed have free means.
-        saved.setdefault("cluster_means", "free")
-        self.cfg.update(saved)
-
-    def _deserialize_model(self, load: Callable[[], None]) -> None:
-        if self.cfg.get("width") is not None and self.cfg.get("n_vocab") is not None:
-            self._attach_vae()
-            if not self.cfg.get("prior_fitted"):
-                # Not during training (spacy train evaluates before the fit step),
-                # only when a saved model is loaded.
-                logger.warning(
-                    "textvae: this model's mixture prior was never fitted (training stopped "
-                    "before prior_fit_step=%d), so every doc gets cluster 0. Train longer or "
-                    "lower prior_fit_step.",
-                    self._prior_fit_step(),
-                )
         try:
-            load()
-        except Exception as e:
-            if isinstance(e, ValueError) and str(e).startswith("[textvae]"):
-                raise
-            raise ValueError(
-                f"[textvae] Could not load the '{self.name}' model: the saved data is "
-                f"damaged or from an incompatible version ({type(e).__name__}: {e})."
+            self.cfg = {"step": int(saved["step"]), "prior_fitted": bool(saved["prior_fitted"])}
+        except (KeyError, TypeError, ValueError) as e:
+            raise TextVAEError(
+                f"The saved state of the '{self.name}' component is damaged or from another "
+                f"version ({type(e).__name__}: {e}). Re-train or re-save the pipeline."
             ) from e
 
+    def _load_model(self, load: Callable[[], Any]) -> None:
+        try:
+            load()
+        except TextVAEError:
+            raise
+        except Exception as e:
+            raise TextVAEError(
+                f"Could not load the '{self.name}' model: the saved data is damaged or from an "
+                f"incompatible version ({type(e).__name__}: {e})."
+            ) from e
+        self._check_loaded()
+
+    def _check_loaded(self) -> None:
+        """The loaded model against the config in force."""
+        if not is_built(self.model):
+            return
+        saved = {"n_topics": self.model.get_dim("nO"), "n_clusters": self.model.get_dim("nC")}
+        config = {"n_topics": self.n_topics, "n_clusters": self.n_clusters}
+        for key, value in saved.items():
+            if value != config[key]:
+                raise TextVAEError(
+                    f"The saved '{self.name}' model has {key} = {value}, but the config says "
+                    f"{config[key]}. {key} fixes the weights' shapes: load it with "
+                    f"[components.{self.name}] {key} = {value}, or train a new model."
+                )
+        saved_attr = self.topic_vocab.attr
+        if saved_attr != self.vocab_attr:
+            raise TextVAEError(
+                f"The saved '{self.name}' topic vocabulary is made of {saved_attr} values, but the "
+                f"config says vocab_attr = {self.vocab_attr!r}. Load it with vocab_attr = "
+                f"{saved_attr!r}, or train a new model."
+            )
+        if not self.cfg["prior_fitted"]:
+            logger.warning(
+                "textvae: this model's mixture prior was never fitted (training stopped "
+                "before prior_fit_step=%d), so every doc gets cluster 0. Train longer or "
+                "lower prior_fit_step.",
+                self._prior_fit_step(),
+            )
+
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        """Serialise the component (settings, topic vocabulary, weights).
+        """Serialise the component (learned state, the model with its topic
+        vocabulary and weights).
 
         exclude (Iterable[str]): Names of serialisation fields to leave out.
         RETURNS (bytes): The data.
@@ -684,7 +648,6 @@ class TextVAE(TrainablePipe):
         self._validate_serialization_attrs()
         serialize = {
             "cfg": lambda: srsly.json_dumps(self.cfg),
-            "topic_vocab": self.topic_vocab.to_bytes,
             "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
             "model": self.model.to_bytes,
         }
@@ -701,18 +664,17 @@ class TextVAE(TrainablePipe):
         model_bytes: Dict[str, bytes] = {}
         deserialize = {
             "cfg": lambda b: self._load_cfg(srsly.json_loads(b)),
-            "topic_vocab": self.topic_vocab.from_bytes,
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
             "model": lambda b: model_bytes.update(model=b),
         }
         try:
             util.from_bytes(bytes_data, deserialize, exclude)
+        except TextVAEError:
+            raise
         except Exception as e:
-            if isinstance(e, ValueError) and str(e).startswith("[textvae]"):
-                raise
-            raise ValueError(f"[textvae] Could not load the '{self.name}' component: {e}") from e
+            raise TextVAEError(f"Could not load the '{self.name}' component: {e}") from e
         if "model" in model_bytes:
-            self._deserialize_model(lambda: self.model.from_bytes(model_bytes["model"]))
+            self._load_model(lambda: self.model.from_bytes(model_bytes["model"]))
         return self
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
@@ -724,7 +686,6 @@ class TextVAE(TrainablePipe):
         path = util.ensure_path(path)
         serialize = {
             "cfg": lambda p: srsly.write_json(p, self.cfg),
-            "topic_vocab": lambda p: p.write_bytes(self.topic_vocab.to_bytes()),
             "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
             "model": lambda p: self.model.to_disk(p),
         }
@@ -738,25 +699,25 @@ class TextVAE(TrainablePipe):
         RETURNS (TextVAE): self.
         """
         path = util.ensure_path(path)
-        for part in ("cfg", "topic_vocab", "model"):
+        for part in ("cfg", "model"):
             if part not in exclude and not (path / part).exists():
-                raise ValueError(
-                    f"[textvae] Cannot load the '{self.name}' component from {path}: "
+                raise TextVAEError(
+                    f"Cannot load the '{self.name}' component from {path}: "
                     f"'{part}' is missing. Save the pipeline again with nlp.to_disk()."
                 )
 
         def load_cfg(p: Path) -> None:
             try:
-                self._load_cfg(srsly.read_json(p))
+                saved = srsly.read_json(p)
             except ValueError as e:
-                raise ValueError(f"[textvae] {p} is not valid JSON: {e}") from e
+                raise TextVAEError(f"{p} is not valid JSON: {e}. Save the pipeline again.") from e
+            self._load_cfg(saved)
 
         deserialize = {
             "cfg": load_cfg,
-            "topic_vocab": lambda p: self.topic_vocab.from_bytes(p.read_bytes()),
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
         }
         util.from_disk(path, deserialize, exclude)
         if "model" not in exclude:
-            self._deserialize_model(lambda: self.model.from_disk(path / "model"))
+            self._load_model(lambda: self.model.from_disk(path / "model"))
         return self

@@ -1,0 +1,174 @@
+"""The textvae model: docs → token vectors → pooled vectors, docs → bag of
+words, both → the torch VAE. Self-contained: it owns its topic vocabulary and
+builds its torch module itself, and the functions here are how the component
+reaches it (initialisation, per-update state, prior maintenance, topic words).
+"""
+from typing import Callable, Iterable, List, Optional, Tuple
+
+import numpy
+from spacy import util
+from spacy.tokens import Doc
+from thinc.api import Model
+from thinc.types import Floats1d, Floats2d
+
+from ..errors import TextVAEError
+from ..vocab import TopicVocab
+from ..word_embeddings import cooccurrence_embeddings
+from .torch_vae import StepState, VAEOutput, build_module, get_module
+
+# Docs per chunk when counting co-occurrences for the word embeddings.
+_EMBEDDING_CHUNK = 256
+
+
+def textvae_model(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    pooling: Model[List[Floats2d], Floats2d],
+    bag_of_words: Model[List[Doc], Floats2d],
+    vae: Model[Tuple[Floats2d, Floats2d], VAEOutput],
+) -> Model[List[Doc], VAEOutput]:
+    """Compose the layers. nO (topics) and nC (clusters) are set by the
+    component; the rest is inferred in `initialize_textvae`.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): Token vectors (with its grad factor).
+    pooling (Model[List[Floats2d], Floats2d]): Token vectors → one vector per doc.
+    bag_of_words (Model[List[Doc], Floats2d]): Docs → counts over its vocabulary.
+    vae (Model[Tuple[Floats2d, Floats2d], VAEOutput]): The torch VAE layer.
+    RETURNS (Model[List[Doc], VAEOutput]): The model.
+    """
+    return Model(
+        "textvae",
+        forward,
+        init=init,
+        layers=[tok2vec, pooling, bag_of_words, vae],
+        refs={"tok2vec": tok2vec, "pooling": pooling, "bag_of_words": bag_of_words, "vae": vae},
+        dims={"nO": None, "nC": None},
+    )
+
+
+def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEOutput, Callable]:
+    tok2vec, pooling, bag_of_words, vae = model.layers
+    tokvecs, bp_tokvecs = tok2vec(docs, is_train)
+    pooled, bp_pooled = pooling(tokvecs, is_train)
+    counts, _ = bag_of_words(docs, is_train)
+    output, bp_vae = vae((pooled, counts), is_train)
+
+    def backprop(d_loss: Floats1d) -> List[Doc]:
+        return bp_tokvecs(bp_pooled(bp_vae(d_loss)))
+
+    return output, backprop
+
+
+def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
+    """Thinc's init: X is the whole training corpus (its vocabulary must be built)."""
+    if X is None:
+        raise TextVAEError(
+            "The textvae model infers its sizes from data: initialise it with training docs "
+            "(nlp.initialize(get_examples=...) does)."
+        )
+    docs = list(X)
+    initialize_textvae(model, lambda: docs, docs[:8])
+    return model
+
+
+def set_topic_vocab(model: Model, vocab: TopicVocab) -> None:
+    """Hand the model its topic vocabulary (once, before initialising or
+    loading): from then on the model owns it and saves it with its weights."""
+    model.get_ref("bag_of_words").attrs["vocab"] = vocab
+
+
+def get_topic_vocab(model: Model) -> TopicVocab:
+    """RETURNS (TopicVocab): The model's topic vocabulary."""
+    vocab = model.get_ref("bag_of_words").attrs["vocab"]
+    if vocab is None:
+        raise TextVAEError("The textvae model has no topic vocabulary: hand it one with set_topic_vocab().")
+    return vocab
+
+
+def is_built(model: Model) -> bool:
+    """RETURNS (bool): Whether the torch module exists (after initialising or loading)."""
+    return get_module(model.get_ref("vae")) is not None
+
+
+def initialize_textvae(model: Model, get_docs: Callable[[], Iterable[Doc]], sample: List[Doc]) -> None:
+    """Initialise the model from training docs once its topic vocabulary is
+    built and its nO and nC are set: the token-vector layer on `sample`, the
+    pooled width from its output, the word embeddings of the embedding decoder
+    from the docs' co-occurrences, then the torch module.
+
+    get_docs (Callable[[], Iterable[Doc]]): The training docs (read once more
+        for the embedding decoder).
+    sample (List[Doc]): A few docs to infer the token-vector width from.
+    """
+    vocab = get_topic_vocab(model)
+    if not vocab.is_built:
+        raise TextVAEError("Build the topic vocabulary (TopicVocab.build) before initialising the textvae model.")
+    for dim in ("nO", "nC"):
+        if not model.has_dim(dim) or model.get_dim(dim) is None:
+            raise TextVAEError(f"Set the model's {dim} (topics, clusters) before initialising it.")
+    tok2vec, pooling = model.get_ref("tok2vec"), model.get_ref("pooling")
+    vae = model.get_ref("vae")
+    tok2vec.initialize(X=sample)
+    width = _token_vector_width(tok2vec, sample)
+    pooling.set_dim("nI", width, force=True)
+    n_pooled = width * (2 if pooling.attrs["mode"].value == "mean_max" else 1)
+    pooling.set_dim("nO", n_pooled, force=True)
+    word_embeddings = None
+    settings = vae.attrs["settings"]
+    if settings.decoder == "embedding":
+        docs = get_docs()
+        columns = (cols for chunk in util.minibatch(docs, size=_EMBEDDING_CHUNK) for cols in vocab.columns(chunk))
+        word_embeddings = cooccurrence_embeddings(columns, len(vocab), width=settings.word_embedding_width)
+    build_module(
+        vae,
+        n_inputs=n_pooled,
+        n_vocab=len(vocab),
+        n_topics=model.get_dim("nO"),
+        n_clusters=model.get_dim("nC"),
+        background=vocab.log_frequencies(),
+        word_embeddings=word_embeddings,
+    )
+
+
+def _token_vector_width(tok2vec: Model, sample: List[Doc]) -> int:
+    if tok2vec.has_dim("nO"):
+        return int(tok2vec.get_dim("nO"))
+    vectors = tok2vec.predict(sample[:2])
+    return int(vectors[0].shape[1])
+
+
+def set_step_state(model: Model, *, kl_weight: float, cluster_temperature: float) -> None:
+    """Set the per-update training state the VAE reads in its next updates.
+
+    kl_weight (float): Weight of the KL term (warm-up).
+    cluster_temperature (float): Temperature of q(c | x) in training.
+    """
+    model.get_ref("vae").attrs["step"] = StepState(float(kl_weight), float(cluster_temperature))
+
+
+def _module(model: Model):
+    module = get_module(model.get_ref("vae"))
+    if module is None:
+        raise TextVAEError(
+            "The textvae model has no VAE yet: its sizes are known only after training data "
+            "is seen. Did you call nlp.initialize()?"
+        )
+    return module
+
+
+def fit_prior(model: Model, seed: int) -> bool:
+    """Fit the mixture prior to the posterior means seen in recent updates.
+    RETURNS (bool): whether it was fitted (it needs 2 docs per cluster)."""
+    return bool(_module(model).fit_prior(seed=seed))
+
+
+def repair_prior(model: Model) -> int:
+    """Re-seed clusters that explain no recent documents.
+    RETURNS (int): how many were re-seeded."""
+    return int(_module(model).repair_prior())
+
+
+def topic_log_probs(model: Model) -> numpy.ndarray:
+    """log p(word | topic) as the trained model applies it (θ = one-hot;
+    batch-norm running statistics and background included).
+    RETURNS (numpy.ndarray): float32 (n_topics, n_vocab)."""
+    return _module(model).topic_log_probs().cpu().numpy()

@@ -1,0 +1,21 @@
+"""The VAE in plain PyTorch: no spaCy, no thinc. `build_text_vae` composes
+the encoder, a topic-word decoder and the mixture prior."""
+from .decoders import Decoder, EmbeddingTopicWords, LinearTopicWords
+from .encoder import Encoder
+from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior
+from .vae import CLUSTER_MEANS, DECODERS, TextVAEModule, VAEForward, build_text_vae
+
+__all__ = [
+    "CLUSTER_MEANS",
+    "DECODERS",
+    "Decoder",
+    "EmbeddingTopicWords",
+    "Encoder",
+    "FreeMeansPrior",
+    "LinearTopicWords",
+    "MixturePrior",
+    "TextVAEModule",
+    "TopicMeansPrior",
+    "VAEForward",
+    "build_text_vae",
+]

@@ -1,0 +1,125 @@
+"""Decoders: topic proportions θ → log p(word | document).
+
+Two ways to hold the topic-word weights, with one interface (`weights()` and
+`regularization()`):
+- `LinearTopicWords`: a free topic × word matrix (ProdLDA).
+- `EmbeddingTopicWords`: topics are points in a fixed word-embedding space;
+  word w's weight in topic k is softmax_k(-‖t_k - e_w‖² / τ), with ECRTM's
+  embedding clustering regulariser keeping each topic on its own region.
+
+References: Srivastava & Sutton 2017 (ProdLDA), Dieng et al. 2020 (ETM),
+Wu et al. 2023 (ECRTM).
+"""
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .batch_norm import MaybeBatchNorm
+
+# Entropic OT of the embedding clustering regulariser: ECRTM's ε (1 / 20) and
+# a fixed number of log-domain Sinkhorn iterations (no data-dependent loop).
+SINKHORN_EPSILON = 0.05
+SINKHORN_ITERATIONS = 30
+
+
+class LinearTopicWords(nn.Module):
+    """A free topic-word matrix β, (n_topics, n_vocab), Xavier-initialised."""
+
+    def __init__(self, n_topics: int, n_vocab: int) -> None:
+        super().__init__()
+        self.beta = nn.Parameter(torch.empty(n_topics, n_vocab))
+        nn.init.xavier_uniform_(self.beta)
+
+    def weights(self) -> Tensor:
+        """RETURNS (Tensor): β, (n_topics, n_vocab)."""
+        return self.beta
+
+    def regularization(self) -> Optional[Tensor]:
+        """RETURNS (Optional[Tensor]): None: the free matrix has no regulariser."""
+        return None
+
+
+class EmbeddingTopicWords(nn.Module):
+    """Topics as learned points in a fixed word-embedding space.
+
+    word_embeddings (Tensor): (n_vocab, width) fixed embeddings; they carry the
+        corpus's word similarities into the topics.
+    n_topics (int): Number of topics.
+    temperature (float): τ of the softmax over topics.
+    ecr_weight (float): Weight of the embedding clustering regulariser (0: off).
+    """
+
+    def __init__(self, word_embeddings: Tensor, n_topics: int, temperature: float, ecr_weight: float) -> None:
+        super().__init__()
+        if word_embeddings.dim() != 2:
+            raise ValueError(f"word_embeddings must be 2-d (n_vocab, width), not {tuple(word_embeddings.shape)}.")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, not {temperature}.")
+        self.temperature = float(temperature)
+        self.ecr_weight = float(ecr_weight)
+        self.register_buffer("word_embeddings", word_embeddings.detach().clone().float())
+        self.topic_embeddings = nn.Parameter(torch.randn(n_topics, word_embeddings.shape[1]) * 0.1)
+
+    def distances(self) -> Tensor:
+        """RETURNS (Tensor): ‖t_k - e_w‖², (n_topics, n_vocab)."""
+        t, e = self.topic_embeddings, self.word_embeddings
+        dist = t.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1).unsqueeze(0) - 2.0 * t @ e.t()
+        return dist.clamp_min(0.0)
+
+    def weights(self) -> Tensor:
+        """RETURNS (Tensor): softmax over topics of -distance / τ, (n_topics, n_vocab)."""
+        return F.softmax(-self.distances() / self.temperature, dim=0)
+
+    def regularization(self) -> Optional[Tensor]:
+        """ECRTM's regulariser, times its weight: the cost of the entropic
+        optimal transport plan P that moves the words (mass 1/V each) onto the
+        topics (mass 1/K each), Σ P ∘ ‖t_k - e_w‖². P is held fixed in the
+        gradient (by the envelope theorem it is the gradient of the transport
+        cost). RETURNS (Optional[Tensor]): a scalar, or None when the weight is 0."""
+        if self.ecr_weight <= 0:
+            return None
+        cost = self.distances().float()
+        n_topics, n_vocab = cost.shape
+        with torch.no_grad():
+            kernel = -cost / SINKHORN_EPSILON
+            log_a = -math.log(n_topics)
+            log_b = -math.log(n_vocab)
+            f = torch.zeros(n_topics, device=cost.device)
+            g = torch.zeros(n_vocab, device=cost.device)
+            for _ in range(SINKHORN_ITERATIONS):
+                f = log_a - torch.logsumexp(kernel + g.unsqueeze(0), dim=1)
+                g = log_b - torch.logsumexp(kernel + f.unsqueeze(1), dim=0)
+            plan = torch.exp(kernel + f.unsqueeze(1) + g.unsqueeze(0))
+        return self.ecr_weight * (plan * cost).sum()
+
+
+class Decoder(nn.Module):
+    """Product of experts: log_softmax(BN(θ · W) + background).
+
+    topic_words (nn.Module): `LinearTopicWords` or `EmbeddingTopicWords`.
+    n_vocab (int): Size of the vocabulary.
+    batchnorm (bool): Batch-normalise the logits (against topic collapse, ProdLDA).
+    background (Optional[Tensor]): (n_vocab,) fixed log corpus frequency added
+        to the logits, so topics explain what is specific to them; None: zeros.
+    """
+
+    def __init__(self, topic_words: nn.Module, n_vocab: int, batchnorm: bool, background: Optional[Tensor]) -> None:
+        super().__init__()
+        self.topic_words = topic_words
+        self.bn = MaybeBatchNorm(n_vocab, affine=False) if batchnorm else None
+        if background is None:
+            background = torch.zeros(n_vocab)
+        if tuple(background.shape) != (n_vocab,):
+            raise ValueError(f"background must have shape ({n_vocab},), not {tuple(background.shape)}.")
+        self.register_buffer("background", background.detach().clone().float())
+
+    def forward(self, theta: Tensor) -> Tensor:
+        """theta (Tensor): (batch, n_topics) topic proportions.
+        RETURNS (Tensor): (batch, n_vocab) log-probabilities of the words."""
+        logits = theta @ self.topic_words.weights()
+        if self.bn is not None:
+            logits = self.bn(logits)
+        return F.log_softmax(logits.float() + self.background, dim=1)

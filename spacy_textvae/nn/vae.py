@@ -1,0 +1,194 @@
+"""The VAE: encoder, logistic-normal topics θ = softmax(z), a decoder over the
+bag of words and a Gaussian-mixture prior, composed; `build_text_vae` picks the
+decoder and the prior's means.
+
+References: Srivastava & Sutton 2017 (ProdLDA), Miao et al. 2017 (NVDM-GSM),
+Jiang et al. 2017 (VaDE), Wu et al. 2023 (ECRTM).
+"""
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .decoders import Decoder, EmbeddingTopicWords, LinearTopicWords
+from .encoder import Encoder
+from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior
+
+DECODERS = ("embedding", "linear")
+CLUSTER_MEANS = ("free", "topics")
+# Floor of the prior's shared variance: keeps the mixture from collapsing onto points.
+MIN_PRIOR_VAR = 1e-2
+# Recent posterior means kept in training, to fit and repair the mixture.
+LATENT_BUFFER_SIZE = 4096
+
+
+class VAEForward(NamedTuple):
+    """What `TextVAEModule.forward` returns for a batch.
+
+    mu: (batch, n_topics) posterior means.
+    theta: (batch, n_topics) topic proportions softmax(z) (z = μ in eval mode).
+    gamma: (batch, n_clusters) q(c | x), held fixed in the gradient.
+    loss: (batch,) reconstruction + weighted KL (+ the decoder's regulariser).
+    recon: (batch,) reconstruction loss.
+    kl: (batch,) KL divergence.
+    """
+
+    mu: Tensor
+    theta: Tensor
+    gamma: Tensor
+    loss: Tensor
+    recon: Tensor
+    kl: Tensor
+
+
+class TextVAEModule(nn.Module):
+    """A VAE over a pooled document vector and the document's bag of words.
+
+    encoder (Encoder): x → μ, log σ².
+    decoder (Decoder): θ → log p(word | doc).
+    prior (MixturePrior): The mixture prior over z.
+    dropout (float): Dropout on θ before decoding.
+    word_dropout (float): Share of word types hidden from the encoder's bag of
+        words in training (the decoder still reconstructs them): a denoising
+        regulariser that makes the latent depend on more than a few words.
+    buffer_size (int): How many recent posterior means to keep for `fit_prior`.
+    """
+
+    def __init__(
+        self, encoder: Encoder, decoder: Decoder, prior: MixturePrior, dropout: float, word_dropout: float,
+        buffer_size: int = LATENT_BUFFER_SIZE,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.theta_dropout = nn.Dropout(dropout)
+        self.decoder = decoder
+        self.prior = prior
+        self.word_dropout = float(word_dropout)
+        self.register_buffer("latent_buffer", torch.zeros(buffer_size, prior.n_latent), persistent=False)
+        # A python int, not a tensor: reading it never synchronises with the GPU.
+        self.buffer_count = 0
+
+    def forward(
+        self, pooled: Tensor, counts: Tensor, kl_weight: float = 1.0, cluster_temperature: float = 1.0
+    ) -> VAEForward:
+        """Encode, sample (training only), decode and score a batch.
+
+        pooled (Tensor): (batch, n_inputs) pooled token vectors.
+        counts (Tensor): (batch, n_vocab) bag-of-words counts.
+        kl_weight (float): Weight of the KL term (KL warm-up).
+        cluster_temperature (float): In training, q(c | x) = softmax(log p(c, z) / T):
+            sharper than the exact p(c | z) for T < 1, which keeps the means
+            apart (still a valid ELBO). Eval mode always uses p(c | z).
+        RETURNS (VAEForward): The named outputs.
+        """
+        counts = counts.float()
+        encoder_counts = counts
+        if self.training and self.word_dropout > 0:
+            encoder_counts = counts * (torch.rand_like(counts) >= self.word_dropout)
+        mu, logvar = self.encoder(pooled, encoder_counts)
+        mu, logvar = mu.float(), logvar.float()
+        if self.training:
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            self._remember(mu.detach())
+        else:
+            z = mu  # posterior mean: the same text always gives the same output
+        theta = F.softmax(z, dim=1)
+        # γ is the optimal q(c|x) for the current z (VaDE), so it is held fixed
+        # in the gradient, as in EM.
+        temperature = cluster_temperature if self.training else 1.0
+        gamma = self.prior.posterior(z, temperature).detach()
+        log_probs = self.decoder(self.theta_dropout(theta))
+        recon = -(counts * log_probs).sum(1)
+        kl = self.prior.kl_divergence(mu, logvar, gamma)
+        loss = recon + kl_weight * kl
+        if self.training:
+            reg = self.decoder.topic_words.regularization()
+            if reg is not None:
+                # A batch-level term, added to every doc's loss: the caller
+                # averages the loss over the batch.
+                loss = loss + reg
+        return VAEForward(mu, theta, gamma, loss, recon, kl)
+
+    @torch.no_grad()
+    def topic_log_probs(self) -> Tensor:
+        """log p(word | topic): the decoder's distribution for a document of one
+        topic only (θ = one-hot), batch-norm running statistics and background
+        included. RETURNS (Tensor): float32 (n_topics, n_vocab)."""
+        was_training = self.training
+        self.eval()
+        try:
+            eye = torch.eye(self.prior.n_latent, device=self.latent_buffer.device)
+            return self.decoder(eye).float()
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def _remember(self, mu: Tensor) -> None:
+        size = self.latent_buffer.shape[0]
+        n = min(mu.shape[0], size)
+        start = self.buffer_count % size
+        idx = (torch.arange(n, device=mu.device) + start) % size
+        self.latent_buffer[idx] = mu[-n:]
+        self.buffer_count += n
+
+    def buffered_latents(self) -> Tensor:
+        """RETURNS (Tensor): the recent posterior means kept in training, (n, n_topics)."""
+        n = min(self.buffer_count, self.latent_buffer.shape[0])
+        return self.latent_buffer[:n]
+
+    def fit_prior(self, seed: int = 0) -> bool:
+        """Fit the mixture to the buffered posterior means.
+        RETURNS (bool): whether it was fitted (it needs 2 per component)."""
+        return self.prior.fit(self.buffered_latents(), seed=seed)
+
+    def repair_prior(self) -> int:
+        """Re-seed components that explain no recent documents (free means only).
+        RETURNS (int): how many were re-seeded."""
+        return self.prior.repair(self.buffered_latents())
+
+
+def build_text_vae(
+    *,
+    n_inputs: int,
+    n_vocab: int,
+    n_topics: int,
+    n_clusters: int,
+    hidden_width: int,
+    dropout: float,
+    use_counts: bool,
+    word_dropout: float,
+    decoder: str,
+    word_embeddings: Optional[Tensor],
+    decoder_temperature: float,
+    ecr_weight: float,
+    decoder_batchnorm: bool,
+    background: Optional[Tensor],
+    cluster_means: str,
+) -> TextVAEModule:
+    """Build the VAE for the given sizes.
+
+    decoder (str): "embedding" (topics as points among `word_embeddings`, which
+        must then be given) or "linear" (a free topic-word matrix).
+    cluster_means (str): "free" or "topics" (needs n_clusters == n_topics).
+    The other arguments are those of `Encoder`, `EmbeddingTopicWords`,
+    `Decoder` and `TextVAEModule`.
+    RETURNS (TextVAEModule): The module, on the CPU.
+    """
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}.")
+    if cluster_means not in CLUSTER_MEANS:
+        raise ValueError(f"cluster_means must be one of {CLUSTER_MEANS}, not {cluster_means!r}.")
+    # Creation order fixes the random draws of the initial weights.
+    encoder = Encoder(n_inputs, n_vocab, n_topics, hidden_width, dropout, use_counts)
+    if decoder == "embedding":
+        if word_embeddings is None or tuple(word_embeddings.shape[:1]) != (n_vocab,):
+            shape = None if word_embeddings is None else tuple(word_embeddings.shape)
+            raise ValueError(f"The embedding decoder needs word_embeddings of shape ({n_vocab}, width), not {shape}.")
+        topic_words: nn.Module = EmbeddingTopicWords(word_embeddings, n_topics, decoder_temperature, ecr_weight)
+    else:
+        topic_words = LinearTopicWords(n_topics, n_vocab)
+    dec = Decoder(topic_words, n_vocab, decoder_batchnorm, background)
+    prior_cls = TopicMeansPrior if cluster_means == "topics" else FreeMeansPrior
+    prior = prior_cls(n_topics, n_clusters, MIN_PRIOR_VAR)
+    return TextVAEModule(encoder, dec, prior, dropout=dropout, word_dropout=word_dropout)
