@@ -16,7 +16,7 @@ Vectoriser settings
 Pre-tokenised input (lists of tokens) is used as is (identity analyzer, no further
 filtering), so the topic models see exactly the OCTIS vocabulary. Raw strings go through
 scikit-learn's analyzer with :data:`RAW_VECTORIZER` (the settings that reproduce the
-reference clustering figures; see ``benchmarks/NOTES.md``); override them with
+reference clustering figures); override them with
 ``vectorizer_kwargs``. Model settings can be overridden with ``model_kwargs``.
 
 Run with ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1``; gensim uses
@@ -34,7 +34,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 Docs = Sequence[Union[str, Sequence[str]]]
 
-#: Vectoriser settings for raw text (20 Newsgroups ``text``); see NOTES.md for what was tried.
+#: Vectoriser settings for raw text (20 Newsgroups ``text``): the ones that reproduce the
+#: reference clustering figures (``explore.py`` records the others tried).
 RAW_VECTORIZER: Dict[str, Any] = dict(
     lowercase=True,
     token_pattern=r"(?u)\b\w\w+\b",
@@ -45,7 +46,8 @@ RAW_VECTORIZER: Dict[str, Any] = dict(
 )
 #: How the OCTIS topic-quality runs hand documents to each system (run_baselines
 #: ``--topic-input auto``): "joined" = space-joined strings through RAW_VECTORIZER (the same
-#: vectoriser as for raw 20NG text), "tokens" = token lists as is. See NOTES.md.
+#: vectoriser as for raw 20NG text), "tokens" = token lists as is; per system, the input that
+#: reproduces the reference topic figures.
 TOPIC_INPUT: Dict[str, str] = {
     "sklearn_nmf": "joined",
     "kmeans_tfidf": "joined",
@@ -174,7 +176,7 @@ def fit_sklearn_nmf(docs: Docs, k: int, seed: int, test_docs: Optional[Docs] = N
 
 
 # --------------------------------------------------------------------------- sklearn LDA
-# max_iter=20: the one value that matches the reference at both K=20 and K=50 (NOTES.md)
+# max_iter=20: the one value that matches the reference at both K=20 and K=50
 SKLDA_DEFAULTS: Dict[str, Any] = dict(learning_method="batch", max_iter=20)
 
 
@@ -205,7 +207,7 @@ def fit_sklearn_lda(docs: Docs, k: int, seed: int, test_docs: Optional[Docs] = N
 
 
 # --------------------------------------------------------------------------- gensim LDA
-# passes=10 (gensim's default 1 is far off the reference; 5 vs 10 trade-offs in NOTES.md).
+# passes=10: gensim's default 1 is far off the reference; 5 is faster but gives lower NPMI and TD.
 # LdaMulticore is not bit-reproducible even with workers=1 and a fixed random_state.
 GENSIM_LDA_DEFAULTS: Dict[str, Any] = dict(passes=10, iterations=50, chunksize=2000,
                                            alpha="symmetric", eta=None, workers=1)

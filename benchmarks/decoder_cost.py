@@ -1,6 +1,6 @@
 """Time per training update of the embedding decoder (with its regulariser)
-against the linear one, in one process, alternating (README, "Topics or
-clusters first").
+against the linear one, in one process, alternating (docs/benchmarks.md,
+"Cost of the embedding decoder").
 
     OMP_NUM_THREADS=1 python -m benchmarks.decoder_cost --n-docs 2000 --updates 30 --runs 5
 

@@ -1,6 +1,6 @@
 """Protocol search: try fit partitions, vectoriser and model settings for the baselines and
 append one JSON line per run to ``benchmarks/results/explore.jsonl``. This is the record
-behind the settings chosen in ``baselines.py`` (summarised in NOTES.md).
+behind the settings chosen in ``baselines.py`` (``summarise_explore.py`` tabulates it).
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
         python -m benchmarks.explore topics --systems sklearn_nmf --k 20 --seeds 0 \\

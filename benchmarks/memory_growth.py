@@ -1,5 +1,5 @@
-"""Resident memory of a textvae training run, epoch by epoch (README, "Memory in
-long CPU runs").
+"""Resident memory of a textvae training run, epoch by epoch (docs/benchmarks.md,
+"Memory in long CPU runs").
 
     OMP_NUM_THREADS=1 python -m benchmarks.memory_growth --n-docs 1000 --epochs 40
     MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 python -m benchmarks.memory_growth --n-docs 1000 --epochs 40

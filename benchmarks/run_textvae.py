@@ -1,4 +1,4 @@
-"""Benchmark the `textvae` component (issue 4, the textvae half).
+"""Benchmark the `textvae` component: the research harness.
 
 Topic quality on OCTIS 20NewsGroup (NPMI of the top-10 words, diversity of the
 top-25 words, topics used), and one-step clustering of the raw 20 Newsgroups
@@ -10,16 +10,16 @@ test split after training on the train split (NMI / ARI / purity of
     # overrides (JSON):  --model '{"decoder_batchnorm": false}'
     #                    --component '{"kl_warmup_steps": 1000}'
     #                    --tok2vec '{"width": 16, "depth": 1}'
-    # The runs in NOTES_textvae.md used a tiny frozen tok2vec (the default one is
-    # ~15x slower per epoch on a CPU):
+    # The benchmark uses a tiny frozen tok2vec (the default one is ~15x slower
+    # per epoch on a CPU):
     #   --model '{"grad_factor": 0.0}' \
     #   --tok2vec '{"width": 16, "depth": 1, "embed_size": 1000, "subword_features": false}'
 
-Script defaults (those of the older runs in NOTES_textvae.md): topics with
-Adam(5e-3, beta1=0.99), batch 200; clusters with Adam(2e-3, beta1=0.9), batch 64;
-n_clusters 20. The benchmark workflow (project.yml) trains topics with
-Adam(2e-3, beta1=0.99), batch 64 and the model's default dropout 0.2 for 100
-epochs: better at K=20 and K=50 (session 4 in NOTES_textvae.md).
+Script defaults: topics with Adam(5e-3, beta1=0.99), batch 200; clusters with
+Adam(2e-3, beta1=0.9), batch 64; n_clusters 20. The benchmark workflow
+(project.yml) trains topics with Adam(2e-3, beta1=0.99), batch 64 and the
+model's default dropout 0.2 for 100 epochs, which gives better topics at K=20
+and K=50 than the script defaults.
 
 Every run appends one JSON line per setting to `--log`
 (`benchmarks/results/textvae_explore.jsonl`); `--out` also writes the run's
