@@ -1,7 +1,9 @@
 """The spaCy project (project.yml): its shape, assets, documentation, and the
 `all` workflow run end to end on a tiny corpus with training capped, in a temp
 copy of the project, then the `package` step."""
+import ast
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -11,11 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import spacy
 import srsly
+from spacy.training import Corpus
 from weasel.cli.document import project_document
 from weasel.schemas import ProjectConfigSchema, validate
 from weasel.util import load_project_config
 
+from spacy_textvae.project import cli, corpus
 from spacy_textvae.project.demo_corpus import THEMES, write_demo_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +41,12 @@ def test_project_yml_shape(project):
     v = project["vars"]
     assert v["gpu_id"] == -1
     assert (ROOT / "configs" / f"{v['config']}.cfg").exists()
-    for key in ("n_topics", "n_clusters", "train_input", "dev_input", "package_name", "package_version"):
-        assert key in v
+    assert isinstance(v["n_topics"], int) and v["n_topics"] > 1
+    assert isinstance(v["n_clusters"], int) and v["n_clusters"] > 1
+    assert v["train_input"] == "assets/demo.jsonl" and (ROOT / v["train_input"]).exists()
+    assert v["dev_input"] == v["train_input"]  # a held-out share of the same input by default
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", v["package_name"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", v["package_version"])
     assert project["workflows"]["all"] == WORKFLOW
     for name in ("demo-corpus", "convert-20ng", "package", *WORKFLOW):
         assert name in commands_of(project)
@@ -93,14 +102,106 @@ def test_committed_demo_corpus_is_what_the_project_writes(project, tmp_path):
     assert all(set(r) == {"id", "text", "label"} for r in records)
 
 
+PROJECT_DOCS = ("README.md", "docs/project.md")
+
+
 def test_project_md_commands_table_in_sync(tmp_path):
-    """README.md holds the table `spacy project document` generates."""
-    copy = tmp_path / "README.md"
-    shutil.copy(ROOT / "README.md", copy)
-    project_document(ROOT, copy, no_emoji=False)
-    assert copy.read_text("utf8") == (ROOT / "README.md").read_text("utf8"), (
-        "Regenerate it: python -m spacy project document --output README.md"
+    """The project's docs (README.md, or docs/project.md) hold the table
+    `spacy project document` generates, as generated from project.yml now."""
+    from weasel.cli.document import MARKER_START
+
+    marker = MARKER_START.format(tag="WEASEL")
+    holders = [name for name in PROJECT_DOCS if (ROOT / name).exists() and marker in (ROOT / name).read_text("utf8")]
+    assert holders, (
+        f"None of {', '.join(PROJECT_DOCS)} holds the project's commands table. Write it: "
+        "python -m spacy project document --output docs/project.md"
     )
+    for name in holders:
+        copy = tmp_path / Path(name).name
+        shutil.copy(ROOT / name, copy)
+        project_document(ROOT, copy, no_emoji=False)
+        assert copy.read_text("utf8") == (ROOT / name).read_text("utf8"), (
+            f"Regenerate it: python -m spacy project document --output {name}"
+        )
+
+
+# -- every setting an error message names is reachable from the project ---------------
+
+
+def message_strings(module):
+    """The string literals of a module's code (its error messages and their
+    hints), without its docstrings."""
+    tree = ast.parse(inspect.getsource(module))
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(node, clean=False):
+            docstrings.add(id(node.body[0].value))
+    return [
+        node.value for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def preprocess_cli_options():
+    """{"--option": parameter name} of the preprocess command."""
+    options = {}
+    for name, param in inspect.signature(cli.preprocess_cli).parameters.items():
+        for decl in getattr(param.default, "param_decls", None) or ():
+            if decl.startswith("--"):
+                options[decl] = name
+    return options
+
+
+def test_every_option_an_error_names_is_a_project_var(project):
+    """An error of the corpus readers that says "pass --encoding latin-1" (or
+    "--vars.encoding latin-1") must be something a project user can do."""
+    # The command as written, before the vars are substituted.
+    raw = srsly.read_yaml(ROOT / "project.yml")
+    script = commands_of(raw)["preprocess"]["script"][0]
+    # `--option ${vars.name}` or `--option "${vars.name}"` in the command.
+    passed = dict(re.findall(r'(--[a-z][a-z-]*) "?\$\{vars\.(\w+)\}', script))
+    strings = message_strings(corpus)
+    named = {opt for text in strings for opt in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text)} - {"--vars"}
+    named_vars = {var for text in strings for var in re.findall(r"--vars\.(\w+)", text)}
+    assert {"--encoding", "--format", "--text-field", "--dev-share"} <= named  # the check sees them
+    assert {"encoding", "format", "text_field", "dev_share"} <= named_vars
+    options = preprocess_cli_options()
+    for opt in named:
+        assert opt in options, f"an error names {opt}, which the preprocess command does not have"
+        assert opt in passed, f"an error names {opt}, but project.yml's preprocess command does not pass it"
+        assert passed[opt] in project["vars"], (opt, passed[opt])
+    for var in named_vars:
+        assert var in project["vars"], f"an error names --vars.{var}, which project.yml does not define"
+        assert f"${{vars.{var}}}" in script, f"vars.{var} does not reach the preprocess command"
+    # And every option of the command is exposed, with the command's own default.
+    for opt, name in options.items():
+        assert opt in passed, f"project.yml's preprocess command does not pass {opt}"
+    defaults = {"format": "auto", "encoding": "utf-8", "shard_size": corpus.DEFAULT_SHARD_SIZE}
+    for var, default in defaults.items():
+        assert project["vars"][var] == default, var
+
+
+def test_encoding_var_reaches_preprocess(tmp_path):
+    """`--vars.encoding latin-1`, as the error message for a latin-1 input says."""
+    shutil.copy(ROOT / "project.yml", tmp_path / "project.yml")
+    # The step's own code is one of its deps.
+    shutil.copytree(ROOT / "spacy_textvae", tmp_path / "spacy_textvae", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "assets").mkdir()
+    records = [{"text": f"Caf\xe9 number {i} serves cr\xe8me br\xfbl\xe9e.", "label": "food"} for i in range(10)]
+    (tmp_path / "assets" / "latin1.jsonl").write_bytes(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("latin-1")
+    )
+    args = ["preprocess", ".", "--vars.train_input", "assets/latin1.jsonl"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "spacy", "project", "run", *args]
+    failed = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert failed.returncode != 0
+    assert "--vars.encoding latin-1" in " ".join((failed.stdout + failed.stderr).split())
+    result = subprocess.run(cmd + ["--vars.encoding", "latin-1"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    docs = [eg.reference for eg in Corpus(tmp_path / "corpus" / "train.spacy")(spacy.blank("en"))]
+    assert docs and all("Caf\xe9" in doc.text for doc in docs)
 
 
 # -- the workflow, end to end ----------------------------------------------------------
@@ -139,8 +240,11 @@ def test_workflow_all_end_to_end(workflow_run):
                  "metrics/scores.json", "metrics/topics.json", "project.lock"):
         assert (tmp / path).exists(), path
     scores = srsly.read_json(tmp / "metrics" / "scores.json")
-    for key in ("textvae_npmi", "textvae_diversity", "textvae_perplexity", "textvae_cluster_nmi"):
-        assert key in scores
+    # The scorer pre-fills every key with None: check the values.
+    assert -1.0 <= scores["textvae_npmi"] <= 1.0
+    assert 0.0 < scores["textvae_diversity"] <= 1.0
+    assert scores["textvae_perplexity"] > 1.0
+    assert 0.0 <= scores["textvae_cluster_nmi"] <= 1.0
     topics = srsly.read_json(tmp / "metrics" / "topics.json")
     assert len(topics["topics"]) == 8  # vars.n_topics
     assert sum(t["size"] for t in topics["topics"]) == topics["n_docs"]
