@@ -3,9 +3,6 @@ import numpy
 import pytest
 import spacy
 import srsly
-import torch
-
-from spacy_textvae.vae import TextVAEModule
 
 from .conftest import THEMES, train
 from .test_serialization import assert_same_outputs
@@ -36,47 +33,6 @@ def test_auto_ties_the_means_when_there_is_one_cluster_per_topic(n_topics, n_clu
 def test_topic_means_need_one_cluster_per_topic():
     with pytest.raises(ValueError, match="n_clusters == n_topics"):
         spacy.blank("en").add_pipe("textvae", config={"n_topics": 4, "n_clusters": 3, "cluster_means": "topics"})
-    with pytest.raises(ValueError, match="n_clusters == n_topics"):
-        TextVAEModule(8, 30, n_topics=4, n_clusters=3, cluster_means="topics")
-    with pytest.raises(ValueError, match="cluster_means"):
-        TextVAEModule(8, 30, n_topics=4, n_clusters=4, cluster_means="kmeans")
-
-
-@torch.no_grad()
-def test_fit_prior_finds_the_topic_corners():
-    """Latents scattered around b + a·e_c: the fit recovers a and b, and p(c | z)
-    puts each latent in the cluster of its corner."""
-    torch.manual_seed(0)
-    k = 5
-    module = TextVAEModule(0, 30, n_topics=k, n_clusters=k, cluster_means="topics")
-    # Before the fit the means are (almost) all at the origin, as with free means.
-    assert float(module.mixture_means().abs().max()) < 1e-2
-    labels = torch.randint(k, (600,))
-    offset = torch.linspace(-1.0, 1.0, k)
-    latents = offset + 3.0 * torch.eye(k)[labels] + 0.3 * torch.randn(600, k)
-    module._remember(latents)
-    assert module.fit_prior()
-    assert module.mixture_means().shape == (k, k)
-    scale = float(torch.nn.functional.softplus(module.prior_raw_scale))
-    assert abs(scale - 3.0) < 0.2
-    torch.testing.assert_close(module.prior_offset, offset, atol=0.15, rtol=0)
-    gamma = module.cluster_posterior(latents)
-    torch.testing.assert_close(gamma.sum(1), torch.ones(600))
-    assert float((gamma.argmax(1) == labels).float().mean()) > 0.98
-    # Nothing to re-seed: each cluster belongs to its topic.
-    assert module.repair_prior() == 0
-
-
-def test_tied_means_learn_through_the_kl():
-    module = TextVAEModule(8, 30, n_topics=4, n_clusters=4, hidden_width=16, cluster_means="topics")
-    module.train()
-    pooled = torch.randn(12, 8)
-    counts = torch.poisson(torch.full((12, 30), 0.5))
-    _, theta, gamma, loss, _, kl = module(pooled, counts)
-    assert gamma.shape == (12, 4) and torch.isfinite(loss).all() and (kl >= -1e-5).all()
-    loss.mean().backward()
-    assert module.prior_offset.grad is not None and module.prior_raw_scale.grad is not None
-    assert not hasattr(module, "prior_means")
 
 
 def test_tied_clusters_follow_the_topics_and_separate_themes(tied, corpus):

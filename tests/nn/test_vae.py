@@ -1,0 +1,114 @@
+"""The composed VAE (`TextVAEModule`, `build_text_vae`): shapes, probabilities,
+determinism, gradients, the training-only terms."""
+import numpy
+import pytest
+import torch
+
+from .helpers import batch, embedding_module, make_module
+
+
+def test_forward_shapes_and_probabilities():
+    module = make_module()
+    pooled, counts = batch()
+    for training in (True, False):
+        module.train(training)
+        mu, theta, gamma, loss, recon, kl = module(pooled, counts, kl_weight=0.5)
+        assert mu.shape == (12, 5) and theta.shape == (12, 5) and gamma.shape == (12, 3)
+        assert loss.shape == recon.shape == kl.shape == (12,)
+        torch.testing.assert_close(theta.sum(1), torch.ones(12))
+        torch.testing.assert_close(gamma.sum(1), torch.ones(12))
+        assert torch.isfinite(loss).all()
+        torch.testing.assert_close(loss, recon + 0.5 * kl)
+        assert (kl >= -1e-5).all() and (recon >= 0).all()
+
+
+def test_eval_is_deterministic():
+    module = make_module().eval()
+    pooled, counts = batch()
+    a = module(pooled, counts)
+    b = module(pooled, counts)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y)
+
+
+def test_gradients_reach_inputs_and_parameters():
+    module = make_module().train()
+    pooled, counts = batch()
+    pooled.requires_grad_(True)
+    loss = module(pooled, counts)[3].sum()
+    loss.backward()
+    assert pooled.grad is not None and torch.isfinite(pooled.grad).all() and pooled.grad.abs().sum() > 0
+    assert module.decoder.topic_words.beta.grad is not None and module.prior.free_means.grad is not None
+
+
+def test_batch_of_one_in_training():
+    module = make_module().train()
+    pooled, counts = batch(n=1)
+    out = module(pooled, counts)
+    assert torch.isfinite(out[3]).all()
+
+
+@torch.no_grad()
+def test_cluster_temperature_sharpens_training_assignments_only():
+    pooled, counts = batch()
+    outs = {}
+    for t in (1.0, 0.3):
+        module = make_module()
+        module.prior.free_means.normal_()
+        torch.manual_seed(1)
+        train_gamma = module.train()(pooled, counts, cluster_temperature=t)[2]
+        eval_gamma = module.eval()(pooled, counts, cluster_temperature=t)[2]
+        outs[t] = (train_gamma, eval_gamma)
+        torch.testing.assert_close(train_gamma.sum(1), torch.ones(12))
+    # Same weights and noise: T < 1 gives more confident training assignments...
+    assert float(outs[0.3][0].max(1).values.mean()) > float(outs[1.0][0].max(1).values.mean())
+    # ...and inference reports the exact posterior either way.
+    torch.testing.assert_close(outs[0.3][1], outs[1.0][1])
+
+
+def test_embedding_clustering_loss_is_added_in_training_only():
+    module = embedding_module()
+    pooled, counts = batch()
+    topic_words = module.decoder.topic_words
+    # regularization() includes the weight (10): the raw transport cost is its share.
+    ecr = float(topic_words.regularization().detach()) / topic_words.ecr_weight
+    assert ecr > 0 and numpy.isfinite(ecr)
+    for training in (True, False):
+        module.train(training)
+        torch.manual_seed(0)
+        _, _, _, loss, recon, kl = module(pooled, counts)
+        extra = (loss - recon - kl).detach()
+        expected = 10.0 * ecr if training else 0.0
+        torch.testing.assert_close(extra, torch.full((12,), expected), rtol=1e-4, atol=1e-4)
+
+
+def test_word_dropout_hides_words_from_the_encoder_in_training_only():
+    module = make_module(n_inputs=0, word_dropout=0.5)
+    seen = []
+    original = module.encoder.forward
+
+    def spy(pooled, counts):
+        seen.append(counts.clone())
+        return original(pooled, counts)
+
+    module.encoder.forward = spy
+    _, counts = batch()
+    counts = counts + 1.0  # every entry non-zero
+    pooled = torch.zeros(12, 0)
+    module.train()
+    module(pooled, counts)
+    share_hidden = float((seen[-1] == 0).float().mean())
+    assert 0.35 < share_hidden < 0.65
+    module.eval()
+    module(pooled, counts)
+    assert torch.equal(seen[-1], counts)
+
+
+def test_bad_word_embeddings_shape():
+    with pytest.raises(ValueError, match="word_embeddings of shape"):
+        make_module(decoder="embedding", word_embeddings=torch.zeros(29, 4))
+
+
+def test_bad_cluster_means_name():
+    with pytest.raises(ValueError, match="cluster_means"):
+        make_module(n_topics=4, n_clusters=4, cluster_means="kmeans")
