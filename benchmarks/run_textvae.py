@@ -164,7 +164,7 @@ def topic_eval(nlp, texts: List[List[str]], alt: bool = True) -> Dict[str, Any]:
            "td": round(float(topic_diversity(top25, 25)), 4)}
     if alt:
         # Other rankings of the same topics (not what the component reports by
-        # default; for the notes): relevance λ = .6, FREX with other weights.
+        # default), to compare rankings: relevance λ = .6, FREX with other weights.
         for name, kwargs in (("relevance06", {"relevance": 0.6}), ("frex03", {"exclusivity": 0.3}),
                              ("frex07", {"exclusivity": 0.7})):
             t10, t25 = pipe.topic_words(10, **kwargs), pipe.topic_words(25, **kwargs)
