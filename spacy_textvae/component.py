@@ -283,6 +283,12 @@ class TextVAE(TrainablePipe):
             )
 
     @property
+    def cluster_means(self) -> str:
+        """RETURNS (str): How the mixture prior's means are held, "free" or
+        "topics" (the model's `cluster_means` with "auto" resolved)."""
+        return self.model.get_ref("vae").attrs["settings"].resolve_cluster_means(self.n_topics, self.n_clusters)
+
+    @property
     def torch_module(self) -> Any:
         """RETURNS (TextVAEModule): The wrapped torch module (`spacy_textvae.nn`)."""
         self._require_initialized()

@@ -6,6 +6,8 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
+from spacy_textvae import TextVAEError
+
 from .conftest import SMALL_CONFIG
 
 
@@ -75,12 +77,12 @@ def test_pipe_multiprocess(trained, corpus):
 def test_missing_file_clear_error(trained, tmp_path):
     nlp, _ = trained
     nlp.to_disk(tmp_path / "model")
-    (tmp_path / "model" / "textvae" / "topic_vocab").unlink()
-    with pytest.raises(ValueError, match="topic_vocab.*missing"):
+    (tmp_path / "model" / "textvae" / "model").unlink()
+    with pytest.raises(TextVAEError, match="'model' is missing"):
         spacy.load(tmp_path / "model")
 
 
-@pytest.mark.parametrize("part", ["model", "cfg", "topic_vocab"])
+@pytest.mark.parametrize("part", ["model", "cfg"])
 def test_damaged_file_clear_error(trained, tmp_path, part):
     nlp, _ = trained
     nlp.to_disk(tmp_path / "model")
@@ -91,15 +93,70 @@ def test_damaged_file_clear_error(trained, tmp_path, part):
 
 
 def test_mismatched_weights_clear_error(trained, tmp_path):
-    """Weights saved for another vocabulary size do not load silently."""
+    """Weights saved for other sizes or another layout do not load silently:
+    the error names the setting."""
     nlp, _ = trained
     nlp.to_disk(tmp_path / "model")
-    cfg_path = tmp_path / "model" / "textvae" / "cfg"
-    cfg = spacy.util.srsly.read_json(cfg_path)
-    cfg["n_vocab"] += 3
-    spacy.util.srsly.write_json(cfg_path, cfg)
-    with pytest.raises(ValueError, match=r"\[textvae\]"):
-        spacy.load(tmp_path / "model")
+    with pytest.raises(TextVAEError, match="n_topics = 6, but the config says 9"):
+        spacy.load(tmp_path / "model", config={"components": {"textvae": {"n_topics": 9}}})
+    with pytest.raises(TextVAEError, match=r"do not fit the model the config describes"):
+        spacy.load(tmp_path / "model", config={"components": {"textvae": {"model": {"hidden_width": 17}}}})
+    with pytest.raises(TextVAEError, match="vocab_attr = 'LEMMA'"):
+        spacy.load(tmp_path / "model", config={"components": {"textvae": {"vocab_attr": "LEMMA"}}})
+
+
+def test_load_time_overrides_are_the_values_used(trained, corpus, tmp_path):
+    """Settings that are not learned come from the config in force at load
+    time, not from the saved pipeline."""
+    nlp, _ = trained
+    texts, _ = corpus
+    nlp.to_disk(tmp_path / "model")
+    override = {"components": {"textvae": {"kl_warmup_steps": 7, "cluster_temperature": 0.5,
+                                            "model": {"decoder_temperature": 0.25, "grad_factor": 0.0}}}}
+    nlp2 = spacy.load(tmp_path / "model", config=override)
+    assert nlp2.config["components"]["textvae"]["kl_warmup_steps"] == 7
+    pipe = nlp2.get_pipe("textvae")
+    assert (pipe.kl_warmup_steps, pipe.cluster_temperature) == (7, 0.5)
+    assert pipe.torch_module.decoder.topic_words.temperature == 0.25
+    assert pipe.model.get_ref("tok2vec").attrs["grad_factor"].value == 0.0
+    # The learned state is the saved one.
+    assert pipe.cfg["step"] == nlp.get_pipe("textvae").cfg["step"] > 0
+    # One update: the KL weight of the warm-up and the temperature in force reach the VAE.
+    seen = {}
+    module = pipe.torch_module
+    original = module.forward
+
+    def spy(pooled, counts, kl_weight, cluster_temperature):
+        seen.update(kl_weight=kl_weight, cluster_temperature=cluster_temperature)
+        return original(pooled, counts, kl_weight=kl_weight, cluster_temperature=cluster_temperature)
+
+    module.forward = spy
+    from spacy.training import Example
+
+    step = pipe.cfg["step"]
+    nlp2.update([Example(nlp2.make_doc(t), nlp2.make_doc(t)) for t in texts[:8]], sgd=nlp2.resume_training())
+    assert seen == {"kl_weight": 1.0 if step + 1 >= 7 else (step + 1) / 7, "cluster_temperature": 0.5}
+
+
+def test_model_bytes_alone_reproduce_the_outputs(trained, corpus):
+    """The model carries its vocabulary and data-derived tensors: a fresh model
+    from the same config, loaded from model.to_bytes(), predicts the same."""
+    from spacy_textvae.vocab import TopicVocab
+    from spacy_textvae.layers.textvae_model import set_topic_vocab
+
+    nlp, _ = trained
+    texts, _ = corpus
+    pipe = nlp.get_pipe("textvae")
+    config = nlp.config["components"]["textvae"]["model"]
+    fresh = spacy.util.registry.resolve({"model": config})["model"]
+    set_topic_vocab(fresh, TopicVocab(attr="LOWER", min_df=1, max_df=1.0, max_size=10, remove_stop_words=True,
+                                      extra_stop_words=[]))
+    fresh.from_bytes(pipe.model.to_bytes())
+    docs = [nlp.make_doc(t) for t in texts[:20]]
+    a, b = pipe.model.predict(docs), fresh.predict(docs)
+    numpy.testing.assert_array_equal(a.latent, b.latent)
+    numpy.testing.assert_array_equal(a.cluster_probs, b.cluster_probs)
+    assert fresh.get_ref("bag_of_words").attrs["vocab"].words == pipe.topic_vocab.words
 
 
 def test_word_embeddings_are_saved_with_the_weights(trained, tmp_path):
@@ -107,22 +164,23 @@ def test_word_embeddings_are_saved_with_the_weights(trained, tmp_path):
     # initialize(); a loaded pipeline must get them from disk, not recompute them.
     nlp, _ = trained
     module = nlp.get_pipe("textvae").torch_module
-    assert module.has_embedding_decoder and float(module.word_embeddings.abs().sum()) > 0
+    words = module.decoder.topic_words.word_embeddings
+    assert float(words.abs().sum()) > 0
     nlp.to_disk(tmp_path / "model")
     loaded = spacy.load(tmp_path / "model").get_pipe("textvae").torch_module
-    assert numpy.array_equal(loaded.word_embeddings.numpy(), module.word_embeddings.numpy())
+    assert numpy.array_equal(loaded.decoder.topic_words.word_embeddings.numpy(), words.numpy())
 
 
-def test_v1_architecture_still_trains_saves_and_loads(corpus, tmp_path):
-    # Pipelines saved before TextVAE.v2 name the v1 architecture: it must keep
-    # working, with its linear (ProdLDA) decoder and no word dropout.
+def test_linear_decoder_trains_saves_and_loads(corpus, tmp_path):
+    # ProdLDA's free topic-word matrix, without word dropout.
     from .conftest import train
 
     texts, _ = corpus
     nlp = spacy.blank("en")
     model = {
-        "@architectures": "spacy-textvae.TextVAE.v1",
         "hidden_width": 32,
+        "decoder": "linear",
+        "word_dropout": 0.0,
         "tok2vec": {
             "@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None, "width": 16,
             "depth": 1, "embed_size": 500, "window_size": 1, "maxout_pieces": 2, "subword_features": False,
@@ -132,7 +190,7 @@ def test_v1_architecture_still_trains_saves_and_loads(corpus, tmp_path):
     history = train(nlp, texts, epochs=6)
     assert history[-1] < history[0]
     module = nlp.get_pipe("textvae").torch_module
-    assert not module.has_embedding_decoder and module.word_dropout == 0.0
-    nlp.to_disk(tmp_path / "v1")
-    nlp2 = spacy.load(tmp_path / "v1")
+    assert hasattr(module.decoder.topic_words, "beta") and module.word_dropout == 0.0
+    nlp.to_disk(tmp_path / "linear")
+    nlp2 = spacy.load(tmp_path / "linear")
     assert_same_outputs(list(nlp.pipe(texts[:20])), list(nlp2.pipe(texts[:20])))

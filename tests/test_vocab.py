@@ -6,6 +6,12 @@ import spacy
 from spacy_textvae.vocab import TopicVocab
 
 
+def make_vocab(**settings) -> TopicVocab:
+    """A vocabulary with the factory's settings, changed by `settings`."""
+    defaults = dict(attr="LOWER", min_df=2, max_df=0.7, max_size=10000, remove_stop_words=True, extra_stop_words=())
+    return TopicVocab(**{**defaults, **settings})
+
+
 @pytest.fixture(scope="module")
 def nlp():
     return spacy.blank("en")
@@ -20,7 +26,7 @@ TEXTS = [
 
 
 def test_build_filters_and_orders(nlp):
-    vocab = TopicVocab(min_df=1, max_df=1.0).build(nlp.make_doc(t) for t in TEXTS)
+    vocab = make_vocab(min_df=1, max_df=1.0).build(nlp.make_doc(t) for t in TEXTS)
     assert "the" not in vocab.words and "and" not in vocab.words  # stop words
     assert "42" not in vocab.words and "b" not in vocab.words  # not alphabetic / too short
     # Most frequent first, ties alphabetical: pears (df 2) leads.
@@ -34,17 +40,17 @@ def test_build_filters_and_orders(nlp):
 
 def test_min_df_max_df_and_size(nlp):
     docs = [nlp.make_doc(t) for t in TEXTS]
-    assert TopicVocab(min_df=2, max_df=1.0).build(docs).words == ["pears"]
-    assert "pears" not in TopicVocab(min_df=1, max_df=0.4).build(docs).words
-    assert len(TopicVocab(min_df=1, max_df=1.0, max_size=3).build(docs)) == 3
-    kept = TopicVocab(min_df=1, max_df=1.0, remove_stop_words=False).build(docs).words
+    assert make_vocab(min_df=2, max_df=1.0).build(docs).words == ["pears"]
+    assert "pears" not in make_vocab(min_df=1, max_df=0.4).build(docs).words
+    assert len(make_vocab(min_df=1, max_df=1.0, max_size=3).build(docs)) == 3
+    kept = make_vocab(min_df=1, max_df=1.0, remove_stop_words=False).build(docs).words
     assert "the" in kept
-    assert "pears" not in TopicVocab(min_df=1, max_df=1.0, extra_stop_words=["pears"]).build(docs).words
+    assert "pears" not in make_vocab(min_df=1, max_df=1.0, extra_stop_words=["pears"]).build(docs).words
 
 
 def test_counts_and_columns(nlp):
     docs = [nlp.make_doc(t) for t in TEXTS]
-    vocab = TopicVocab(min_df=1, max_df=1.0).build(docs)
+    vocab = make_vocab(min_df=1, max_df=1.0).build(docs)
     counts = vocab.counts(docs + [nlp.make_doc(""), nlp.make_doc("PEARS pears")])
     assert counts.shape == (6, len(vocab)) and counts.dtype == numpy.float32
     col = vocab.words.index("pears")
@@ -55,18 +61,18 @@ def test_counts_and_columns(nlp):
 
 def test_roundtrip(nlp):
     docs = [nlp.make_doc(t) for t in TEXTS]
-    vocab = TopicVocab(min_df=1, max_df=1.0).build(docs)
-    loaded = TopicVocab().from_bytes(vocab.to_bytes())
+    vocab = make_vocab(min_df=1, max_df=1.0).build(docs)
+    loaded = make_vocab().from_bytes(vocab.to_bytes())
     assert loaded.words == vocab.words
     numpy.testing.assert_array_equal(loaded.counts(docs), vocab.counts(docs))
     with pytest.raises(ValueError, match="damaged|JSON"):
-        TopicVocab().from_bytes(vocab.to_bytes()[:20])
+        make_vocab().from_bytes(vocab.to_bytes()[:20])
 
 
 def test_errors(nlp):
     with pytest.raises(ValueError, match="zero documents"):
-        TopicVocab().build([])
+        make_vocab().build([])
     with pytest.raises(ValueError, match="min_df"):
-        TopicVocab(min_df=10).build([nlp.make_doc(t) for t in TEXTS])
+        make_vocab(min_df=10).build([nlp.make_doc(t) for t in TEXTS])
     with pytest.raises(ValueError, match="vocab_attr"):
-        TopicVocab(attr="POS")
+        make_vocab(attr="POS")

@@ -6,7 +6,7 @@ import numpy
 import pytest
 import spacy
 
-from spacy_textvae import TextVAE
+from spacy_textvae import TextVAE, TextVAEError
 from spacy_textvae.topic_words import frex_scores
 
 from .conftest import SMALL_CONFIG, THEMES
@@ -21,8 +21,8 @@ def test_factory_registered_without_import():
         "assert type(pipe).__name__ == 'TextVAE'\n"
         "assert 'spacy_textvae' in sys.modules\n"
         "from spacy.util import registry\n"
-        "registry.architectures.get('spacy-textvae.TextVAE.v1')\n"
         "registry.architectures.get('spacy-textvae.TextVAE.v2')\n"
+        "assert 'spacy-textvae.TextVAE.v1' not in registry.architectures.get_all()\n"
         "registry.scorers.get('spacy-textvae.textvae_scorer.v1')\n"
         "print('ok')\n"
     )
@@ -37,18 +37,22 @@ def test_default_config_values():
     assert isinstance(pipe, TextVAE)
     cfg = nlp.config["components"]["textvae"]
     assert cfg["n_topics"] == 20 and cfg["n_clusters"] == 20
-    for key in ("kl_warmup_steps", "vocab_attr", "min_df", "max_df", "max_vocab_size", "remove_stop_words"):
-        assert key in cfg
+    expected = {"kl_warmup_steps": 500, "vocab_attr": "LOWER", "min_df": 2, "max_df": 0.7,
+                "max_vocab_size": 10000, "remove_stop_words": True, "extension_prefix": None}
+    assert {key: cfg[key] for key in expected} == expected
     model_cfg = cfg["model"]
     assert model_cfg["@architectures"] == "spacy-textvae.TextVAE.v2"
-    assert "dropout" in model_cfg and "grad_factor" in model_cfg
+    assert model_cfg["dropout"] == 0.2 and model_cfg["grad_factor"] == 1.0
     assert model_cfg["decoder"] == "embedding" and model_cfg["word_dropout"] == 0.3
+    assert model_cfg["cluster_means"] == "auto"
+    # The component holds the settings of the config it was built from.
+    assert (pipe.n_topics, pipe.kl_warmup_steps, pipe.cluster_temperature) == (20, 500, 0.1)
 
 
 def test_not_initialized_error():
     nlp = spacy.blank("en")
     nlp.add_pipe("textvae")
-    with pytest.raises(ValueError, match="nlp.initialize"):
+    with pytest.raises(TextVAEError, match=r"E109.*nlp\.initialize"):
         nlp("This will not work yet.")
     with pytest.raises(ValueError, match="nlp.initialize"):
         nlp.get_pipe("textvae").topic_words()
@@ -214,3 +218,44 @@ def test_score_reads_perplexity_from_annotations(trained, corpus, monkeypatch):
     # A doc the component never annotated: the model runs for it, same figure.
     examples[0] = Example(nlp.make_doc(docs[0].text), examples[0].reference)
     assert pipe.score(examples)["textvae_perplexity"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_component_module_imports_no_torch():
+    """The component reaches the model only through its Thinc functions."""
+    import ast
+    from pathlib import Path
+
+    import spacy_textvae.component as component
+
+    tree = ast.parse(Path(component.__file__).read_text(encoding="utf8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert "spacy" in imported and "thinc" in imported
+    assert "torch" not in imported
+
+
+def test_two_components_keep_their_own_extensions(corpus):
+    """The first textvae component writes doc._.topics; a second one writes
+    doc._.<name>_topics, so neither overwrites the other."""
+    texts, _ = corpus
+    nlp = spacy.blank("en")
+    first = nlp.add_pipe("textvae", config=SMALL_CONFIG)
+    second = nlp.add_pipe("textvae", name="coarse", config={**SMALL_CONFIG, "n_topics": 2, "n_clusters": 2})
+    explicit = nlp.add_pipe("textvae", name="fine", config={**SMALL_CONFIG, "extension_prefix": "fine_grained_"})
+    assert (first.extension_prefix, second.extension_prefix, explicit.extension_prefix) == ("", "coarse_", "fine_grained_")
+    from .conftest import train
+
+    train(nlp, texts[:40], epochs=2)
+    doc = nlp(texts[0])
+    assert doc._.topics.shape == (SMALL_CONFIG["n_topics"],)
+    assert doc._.coarse_topics.shape == (2,) and doc._.coarse_cluster_probs.shape == (2,)
+    assert doc._.fine_grained_latent.shape == (SMALL_CONFIG["n_topics"],)
+    assert 0 <= doc._.coarse_cluster < 2
+    numpy.testing.assert_allclose(doc._.coarse_topics.sum(), 1.0, atol=1e-5)
+    # Each component's annotations are its own model's outputs.
+    alone = first.predict([nlp.make_doc(texts[0])])
+    numpy.testing.assert_allclose(doc._.topics, first.model.ops.to_numpy(alone.topics)[0], atol=1e-6)
