@@ -2,7 +2,6 @@
 import numpy
 import pytest
 import spacy
-import srsly
 
 from .conftest import THEMES, train
 from .test_serialization import assert_same_outputs
@@ -26,19 +25,19 @@ def tied(corpus):
 )
 def test_auto_ties_the_means_when_there_is_one_cluster_per_topic(n_topics, n_clusters, setting, expected):
     nlp = spacy.blank("en")
-    config = {"n_topics": n_topics, "n_clusters": n_clusters, "cluster_means": setting}
-    assert nlp.add_pipe("textvae", config=config).cfg["cluster_means"] == expected
+    config = {"n_topics": n_topics, "n_clusters": n_clusters, "model": {"cluster_means": setting}}
+    assert nlp.add_pipe("textvae", config=config).cluster_means == expected
 
 
 def test_topic_means_need_one_cluster_per_topic():
     with pytest.raises(ValueError, match="n_clusters == n_topics"):
-        spacy.blank("en").add_pipe("textvae", config={"n_topics": 4, "n_clusters": 3, "cluster_means": "topics"})
+        spacy.blank("en").add_pipe("textvae", config={"n_topics": 4, "n_clusters": 3, "model": {"cluster_means": "topics"}})
 
 
 def test_tied_clusters_follow_the_topics_and_separate_themes(tied, corpus):
     texts, labels = corpus
     pipe = tied.get_pipe("textvae")
-    assert pipe.cfg["cluster_means"] == "topics" and pipe.cfg["prior_fitted"]
+    assert pipe.cluster_means == "topics" and pipe.cfg["prior_fitted"]
     docs = list(tied.pipe(texts))
     clusters = numpy.asarray([d._.cluster for d in docs])
     top_topic = numpy.asarray([int(d._.topics.argmax()) for d in docs])
@@ -57,24 +56,5 @@ def test_tied_means_save_and_load_identical(tied, corpus, tmp_path):
     texts, _ = corpus
     tied.to_disk(tmp_path / "model")
     nlp2 = spacy.load(tmp_path / "model")
-    assert nlp2.get_pipe("textvae").cfg["cluster_means"] == "topics"
+    assert nlp2.get_pipe("textvae").cluster_means == "topics"
     assert_same_outputs(list(tied.pipe(texts)), list(nlp2.pipe(texts)))
-
-
-def test_models_saved_before_the_setting_load_with_free_means(corpus, tmp_path):
-    """A model saved without `cluster_means` (in its config and cfg) had free
-    means, even with one cluster per topic, and still loads as such."""
-    texts, _ = corpus
-    nlp = spacy.blank("en")
-    nlp.add_pipe("textvae", config={**TIED_CONFIG, "cluster_means": "free"})
-    train(nlp, texts[:30], epochs=2)
-    path = tmp_path / "model"
-    nlp.to_disk(path)
-    config = (path / "config.cfg").read_text(encoding="utf8")
-    (path / "config.cfg").write_text(config.replace('cluster_means = "free"\n', ""), encoding="utf8")
-    cfg = srsly.read_json(path / "textvae" / "cfg")
-    del cfg["cluster_means"]
-    srsly.write_json(path / "textvae" / "cfg", cfg)
-    nlp2 = spacy.load(path)
-    assert nlp2.get_pipe("textvae").cfg["cluster_means"] == "free"
-    assert_same_outputs(list(nlp.pipe(texts[:10])), list(nlp2.pipe(texts[:10])))

@@ -10,8 +10,8 @@ from spacy.cli.debug_config import debug_config
 from spacy.cli.train import train
 from spacy.util import load_config, load_model_from_config
 
-from spacy_textvae.corpus import preprocess_corpus
-from spacy_textvae.demo_corpus import generate_demo_docs
+from spacy_textvae.project.corpus import preprocess_corpus
+from spacy_textvae.project.demo_corpus import generate_demo_docs
 
 from .conftest import build_tiny_bert
 
