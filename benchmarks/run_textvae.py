@@ -89,7 +89,7 @@ def build_nlp(n_topics: int, n_clusters: int, component: Dict[str, Any],
     cfg: Dict[str, Any] = {"n_topics": n_topics, "n_clusters": n_clusters}
     cfg.update(component)
     if model or tok2vec:
-        from spacy_textvae.pipe import DEFAULT_MODEL_CONFIG
+        from spacy_textvae.component import DEFAULT_MODEL_CONFIG
         from thinc.api import Config
 
         m = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
@@ -147,11 +147,11 @@ def _experimental_patch(args):
         return None
 
     def patch(nlp):
-        from spacy_textvae.vae import MaybeBatchNorm
+        from spacy_textvae.nn.batch_norm import MaybeBatchNorm
 
-        m = nlp.get_pipe("textvae").torch_module
-        assert m.bn_decoder is not None, "--decoder-bn-affine needs decoder_batchnorm=true"
-        m.bn_decoder = MaybeBatchNorm(m.n_vocab, affine=True).to(m.beta.device)
+        decoder = nlp.get_pipe("textvae").torch_module.decoder
+        assert decoder.bn is not None, "--decoder-bn-affine needs decoder_batchnorm=true"
+        decoder.bn = MaybeBatchNorm(decoder.background.shape[0], affine=True).to(decoder.background.device)
 
     return patch
 
@@ -338,7 +338,7 @@ def component_settings(nlp) -> Dict[str, Any]:
     cfg = nlp.config["components"]["textvae"]
     settings = {k: v for k, v in cfg.items() if k not in ("model", "factory", "n_topics", "n_clusters")}
     # "auto" as the component resolved it for this run's sizes.
-    settings["cluster_means"] = nlp.get_pipe("textvae").cfg["cluster_means"]
+    settings["cluster_means"] = nlp.get_pipe("textvae").cluster_means
     return settings
 
 
