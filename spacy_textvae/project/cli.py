@@ -172,6 +172,27 @@ def convert_20ng_cli(
         msg.good(f"Wrote {n} {split} posts to {output_dir / (split + '.jsonl.gz')}")
 
 
+@app.command("wheels")
+def wheels_cli(
+    package_dir: Optional[Path] = Arg(None, help="Folder `spacy package` made for the pipeline, e.g. packages/en_textvae_demo-0.0.1 (omit it for the plugin's wheel only)"),
+    wheel_dir: Path = Opt(Path("packages/wheels"), "--output", "-o", help="The one folder to install from"),
+    source: Optional[Path] = Opt(None, "--source", help="spacy-textvae source folder to build the plugin's wheel from (default: that of the spacy_textvae in use)"),
+) -> None:
+    """Put the pipeline package's wheel and the plugin's own wheel in one folder,
+    so that `pip install --no-index --find-links WHEEL_DIR en_<name>` installs
+    the pipeline in a fresh environment, offline (spacy-textvae is not on PyPI)."""
+    from .packaging import collect_wheels
+
+    try:
+        files = collect_wheels(package_dir, wheel_dir, source=source)
+    except TextVAEError as e:
+        _fail(e)
+        return
+    for path in files:
+        msg.good(f"Saved {path.name} to {wheel_dir}")
+    msg.info(f"Install offline with: pip install --no-index --find-links {wheel_dir} {' '.join(str(f) for f in files)}")
+
+
 def _add_to_spacy_cli() -> None:
     """Add the commands to spaCy's own CLI as `spacy textvae ...` (once)."""
     from spacy.cli import app as spacy_app

@@ -20,6 +20,7 @@ from weasel.cli.document import project_document
 from weasel.schemas import ProjectConfigSchema, validate
 from weasel.util import load_project_config
 
+from spacy_textvae.about import __version__
 from spacy_textvae.project import cli, corpus
 from spacy_textvae.project.demo_corpus import THEMES, write_demo_corpus
 
@@ -228,6 +229,9 @@ def workflow_run(tmp_path_factory):
     (tmp / "assets").mkdir()
     shutil.copy(ROOT / "assets" / "demo.jsonl", tmp / "assets" / "demo.jsonl")
     shutil.copytree(ROOT / "spacy_textvae", tmp / "spacy_textvae", ignore=shutil.ignore_patterns("__pycache__"))
+    # The package step builds the plugin's wheel from this source.
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp / name)
     args = ["--vars.limit", "60", "--vars.max_steps", "10", "--vars.eval_frequency", "5"]
     output = run_project(tmp, "all", ".", *args)
     return tmp, args, output
@@ -265,7 +269,9 @@ def test_package_meta_requires_this_plugin(workflow_run):
     tmp, _, _ = workflow_run
     run_project(tmp, "package", ".", "--vars.package_build", "none")
     project = load_project_config(tmp)
-    (out_dir,) = commands_of(project)["package"]["outputs"]
+    v = project["vars"]
+    out_dir, wheel_dir = commands_of(project)["package"]["outputs"]
+    assert out_dir == f"packages/{v['lang']}_{v['package_name']}-{v['package_version']}"
     pkg = tmp / out_dir
     meta = srsly.read_json(pkg / "meta.json")
     names = [re.split(r"[<>=!~ ]", req)[0] for req in meta["requirements"]]
@@ -274,3 +280,11 @@ def test_package_meta_requires_this_plugin(workflow_run):
     assert meta["version"] == project["vars"]["package_version"]
     assert "textvae" in meta["pipeline"]
     assert "install_requires=list_requirements(meta)" in (pkg / "setup.py").read_text("utf8")
+    # The requirement can be met offline: the plugin's own wheel is in the one folder.
+    # (tests/project/test_packaging.py installs both wheels in a fresh venv.)
+    assert wheel_dir == "packages/wheels"
+    assert sorted(p.name for p in (tmp / wheel_dir).iterdir()) == [
+        f"{v['lang']}_{v['package_name']}-{v['package_version']}-py3-none-any.whl",
+        f"spacy_textvae-{__version__}-py3-none-any.whl",
+    ]
+    assert not (tmp / "build").exists()
