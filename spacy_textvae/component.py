@@ -22,7 +22,7 @@ from .errors import TextVAEError
 from .layers import VAEOutput, fit_prior, initialize_textvae, repair_prior, set_step_state, topic_log_probs
 from .layers.textvae_model import get_topic_vocab, is_built, set_topic_vocab
 from .layers.torch_vae import get_module
-from .topic_words import check_ranking, check_weight, frex_scores, relevance_scores
+from .topic_words import check_ranking, check_weight, ranking_scores, top_words
 from .vocab import TopicVocab
 
 logger = logging.getLogger("spacy_textvae")
@@ -490,11 +490,18 @@ class TextVAE(TrainablePipe):
                 "Pass relevance= (relevance ranking) or exclusivity= (FREX ranking), not both."
             )
         check_ranking("topic_word_ranking", self.topic_word_ranking)
-        if relevance is None and (exclusivity is not None or self.topic_word_ranking == "frex"):
-            weight = self.topic_word_exclusivity if exclusivity is None else float(exclusivity)
-            return frex_scores(log_probs, weight)
-        lam = self.topic_word_relevance if relevance is None else float(relevance)
-        return relevance_scores(log_probs, self.topic_vocab.log_frequencies(), lam)
+        ranking = self.topic_word_ranking
+        if relevance is not None:
+            ranking = "relevance"
+        elif exclusivity is not None:
+            ranking = "frex"
+        return ranking_scores(
+            log_probs,
+            self.topic_vocab.log_frequencies(),
+            ranking=ranking,
+            exclusivity=self.topic_word_exclusivity if exclusivity is None else float(exclusivity),
+            relevance=self.topic_word_relevance if relevance is None else float(relevance),
+        )
 
     def topic_word_weights(
         self,
@@ -512,11 +519,7 @@ class TextVAE(TrainablePipe):
         # One decode serves both the ranking and the reported probabilities.
         log_probs = self._topic_log_probs()
         scores = self._rank_scores(log_probs, relevance, exclusivity)
-        probs = numpy.exp(log_probs)
-        top_n = min(top_n, scores.shape[1])
-        order = numpy.argsort(-scores, axis=1, kind="stable")[:, :top_n]
-        words = self.topic_vocab.words
-        return [[(words[j], float(probs[k, j])) for j in row] for k, row in enumerate(order)]
+        return top_words(log_probs, scores, self.topic_vocab.words, top_n)
 
     def topic_words(
         self,

@@ -4,6 +4,8 @@ Both rankings take the decoder's log p(word | topic) as the trained model
 applies it (see `TextVAE.topic_word_matrix`) and return one score per topic and
 word; a topic's words are its highest-scoring ones.
 """
+from typing import List, Sequence, Tuple
+
 import numpy
 
 from .errors import TextVAEError
@@ -49,6 +51,40 @@ def relevance_scores(
     check_weight("relevance", relevance)
     log_freq = numpy.asarray(log_frequencies, dtype="float32")[None, :]
     return numpy.asarray(log_probs, dtype="float32") - numpy.float32(1.0 - relevance) * log_freq
+
+
+def ranking_scores(
+    log_probs: numpy.ndarray,
+    log_frequencies: numpy.ndarray,
+    *,
+    ranking: str,
+    exclusivity: float,
+    relevance: float,
+) -> numpy.ndarray:
+    """Scores of one ranking: FREX with weight `exclusivity`, or relevance with λ = `relevance`.
+
+    log_probs (numpy.ndarray): (n_topics, n_vocab) log p(word | topic).
+    log_frequencies (numpy.ndarray): (n_vocab,) log relative corpus frequency (relevance only).
+    ranking (str): "frex" or "relevance".
+    RETURNS (numpy.ndarray): float32 (n_topics, n_vocab) scores.
+    """
+    check_ranking("topic_word_ranking", ranking)
+    if ranking == "frex":
+        return frex_scores(log_probs, exclusivity)
+    return relevance_scores(log_probs, log_frequencies, relevance)
+
+
+def top_words(
+    log_probs: numpy.ndarray, scores: numpy.ndarray, words: Sequence[str], top_n: int
+) -> List[List[Tuple[str, float]]]:
+    """Each topic's `top_n` highest-scoring words with p(word | topic).
+
+    RETURNS (List[List[Tuple[str, float]]]): One list per topic, best first.
+    """
+    probs = numpy.exp(log_probs)
+    top_n = min(top_n, scores.shape[1])
+    order = numpy.argsort(-scores, axis=1, kind="stable")[:, :top_n]
+    return [[(words[j], float(probs[k, j])) for j in row] for k, row in enumerate(order)]
 
 
 def _ecdf_rank(scores: numpy.ndarray) -> numpy.ndarray:
