@@ -5,6 +5,7 @@ by package name, with spacy_textvae imported from the venv, not from here."""
 import json
 import os
 import random
+import site
 import subprocess
 import sys
 import textwrap
@@ -80,6 +81,11 @@ def test_packaged_pipeline_installs_offline_in_a_fresh_venv(wheels):
     python = str(venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PIP_FIND_LINKS")}
     env.update(OMP_NUM_THREADS="1", PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    if sys.prefix != sys.base_prefix:
+        # The tests run in a venv themselves, whose packages --system-site-packages
+        # does not reach: list them after the new venv's own.
+        purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], env=env)
+        (Path(purelib.stdout.strip()) / "host_env.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     pip = [python, "-m", "pip"]
     # The pipeline's requirement on the plugin can be met from the folder alone, offline.
     run(pip + ["install", "--dry-run", "--ignore-installed", "--no-deps", "--no-index", "--find-links",
