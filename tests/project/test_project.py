@@ -21,7 +21,7 @@ from weasel.schemas import ProjectConfigSchema, validate
 from weasel.util import load_project_config
 
 from spacy_textvae.about import __version__
-from spacy_textvae.project import cli, corpus
+from spacy_textvae.project import cli, corpus, reports
 from spacy_textvae.project.demo_corpus import THEMES, write_demo_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,6 +180,14 @@ def test_every_option_an_error_names_is_a_project_var(project):
     defaults = {"format": "auto", "encoding": "utf-8", "shard_size": corpus.DEFAULT_SHARD_SIZE}
     for var, default in defaults.items():
         assert project["vars"][var] == default, var
+    # The reports' errors (the topics step): "Pass --component ...".
+    topics = commands_of(raw)["topics"]["script"][0]
+    named = {opt for text in message_strings(reports) for opt in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text)}
+    assert "--component" in named
+    for opt, var in re.findall(r'(--[a-z][a-z-]*) "?\$\{vars\.(\w+)\}', topics):
+        named.discard(opt)
+        assert var in project["vars"], var
+    assert not named, f"the topics step does not pass {named}"
 
 
 def test_encoding_var_reaches_preprocess(tmp_path):
