@@ -632,6 +632,13 @@ class TextVAE(TrainablePipe):
                     f"{config[key]}. {key} fixes the weights' shapes: load it with "
                     f"[components.{self.name}] {key} = {value}, or train a new model."
                 )
+        n_vocab = self.model.get_ref("vae").get_dim("nV")
+        if n_vocab != len(self.topic_vocab):
+            raise TextVAEError(
+                f"The saved '{self.name}' model is inconsistent: its VAE has {n_vocab} topic words "
+                f"but its vocabulary {len(self.topic_vocab)}. The files were mixed or damaged: "
+                "save the pipeline again from the trained one, or re-train."
+            )
         saved_attr = self.topic_vocab.attr
         if saved_attr != self.vocab_attr:
             raise TextVAEError(

@@ -194,3 +194,20 @@ def test_linear_decoder_trains_saves_and_loads(corpus, tmp_path):
     nlp.to_disk(tmp_path / "linear")
     nlp2 = spacy.load(tmp_path / "linear")
     assert_same_outputs(list(nlp.pipe(texts[:20])), list(nlp2.pipe(texts[:20])))
+
+
+def test_vocabulary_and_weights_checked_against_each_other(trained, tmp_path):
+    """A model file whose vocabulary does not match its VAE is refused."""
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    path = tmp_path / "model" / "textvae" / "model"
+    msg = spacy.util.srsly.msgpack_loads(path.read_bytes())
+    for attrs in msg["attrs"]:
+        if "vocab" in attrs:
+            vocab = spacy.util.srsly.json_loads(attrs["vocab"])
+            for key in ("words", "doc_freqs", "word_counts"):
+                vocab[key] = vocab[key][:-1]
+            attrs["vocab"] = spacy.util.srsly.json_dumps(vocab).encode("utf8")
+    path.write_bytes(spacy.util.srsly.msgpack_dumps(msg))
+    with pytest.raises(TextVAEError, match="inconsistent: its VAE has"):
+        spacy.load(tmp_path / "model")
