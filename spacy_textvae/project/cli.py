@@ -1,6 +1,7 @@
 """Command-line steps of the spaCy project (`project.yml`): turn raw text into
 spaCy's binary corpora, evaluate a trained pipeline, print its topics, write
-the demo corpus and convert the 20 Newsgroups archive.
+the demo corpus, convert the 20 Newsgroups archive, and put a packaged
+pipeline's wheel and the plugin's own wheel in one folder.
 
 The commands are also spaCy CLI commands, `python -m spacy textvae ...`: the
 `spacy_cli` entry point makes spaCy import this module when its CLI starts,
@@ -21,7 +22,7 @@ from .reports import evaluate_pipeline, topic_report
 app = typer.Typer(
     name="textvae",
     help="spacy-textvae: preprocess raw text, evaluate a pipeline (every textvae score), print its topics, "
-    "write the demo corpus, convert 20 Newsgroups.",
+    "write the demo corpus, convert 20 Newsgroups, gather a packaged pipeline's wheels.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
