@@ -74,7 +74,7 @@ def test_update_on_empty_batch_is_a_no_op(trained):
 def test_initialize_without_documents():
     nlp = spacy.blank("en")
     nlp.add_pipe("textvae")
-    with pytest.raises(ValueError, match="zero documents|no examples|empty|E930|E923"):
+    with pytest.raises(ValueError, match=r"initialize\(\) got zero training documents"):
         nlp.initialize(lambda: [])
 
 

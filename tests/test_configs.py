@@ -73,7 +73,8 @@ def test_textvae_block_and_command_line_override(name):
     plain = load_config(config_path(name))
     block = plain["components"]["textvae"]
     assert block["factory"] == "textvae"
-    assert "n_topics" in block and "n_clusters" in block
+    assert isinstance(block["n_topics"], int) and block["n_topics"] >= 2
+    assert isinstance(block["n_clusters"], int) and block["n_clusters"] >= 1
     assert plain["training"]["optimizer"]["L2"] == 0.0
     assert plain["training"]["batcher"]["size"] >= 32  # batch-norm needs real batches
     assert plain["training"]["score_weights"]["textvae_npmi"] > 0
