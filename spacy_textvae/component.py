@@ -18,9 +18,9 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from . import scorer  # noqa: F401  (registers the scorer)
-from .errors import TextVAEError
+from .errors import NonFiniteBatchError, TextVAEError
 from .layers import VAEOutput, fit_prior, initialize_textvae, repair_prior, set_step_state, topic_log_probs
-from .layers.textvae_model import get_topic_vocab, is_built, set_topic_vocab
+from .layers.textvae_model import discard_update, get_topic_vocab, is_built, set_topic_vocab, weights_are_finite
 from .layers.torch_vae import get_module
 from .topic_words import check_ranking, check_weight, ranking_scores, top_words
 from .vocab import TopicVocab
@@ -58,6 +58,12 @@ subword_features = true
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 EXTENSIONS = ("latent", "topics", "cluster", "cluster_probs")
+# What to check when a batch is skipped, by what was not finite.
+_NON_FINITE_HINTS = {
+    "token vectors": "Check the upstream token vectors (static vectors or tok2vec) for NaN or inf.",
+    "loss": "If this repeats, lower [training.optimizer] learn_rate or raise kl_warmup_steps.",
+    "gradients": "If this repeats, lower [training.optimizer] learn_rate or set grad_clip.",
+}
 # How often (in updates) mixture components that explain no documents are re-seeded.
 PRIOR_REPAIR_EVERY = 50
 
@@ -259,6 +265,7 @@ class TextVAE(TrainablePipe):
         # The model owns the vocabulary (it is saved with the weights).
         set_topic_vocab(model, topic_vocab)
         install_extensions(extension_prefix)
+        self._skip_finish_update = False
         # Learned state only: the settings above always come from the config.
         self.cfg: Dict[str, Any] = {"step": 0, "prior_fitted": False}
 
@@ -403,6 +410,7 @@ class TextVAE(TrainablePipe):
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
+        self._skip_finish_update = False
         validate_examples(examples, "TextVAE.update")
         examples = list(examples)
         docs = [eg.predicted for eg in examples]
@@ -412,15 +420,45 @@ class TextVAE(TrainablePipe):
         set_step_state(
             self.model, kl_weight=self._kl_weight(self.cfg["step"]), cluster_temperature=self.cluster_temperature
         )
-        output, backprop = self.model.begin_update(docs)
-        loss, d_loss = self.get_loss(examples, output)
-        backprop(d_loss)
+        try:
+            output, backprop = self.model.begin_update(docs)
+            loss, d_loss = self.get_loss(examples, output)
+            backprop(d_loss)
+        except NonFiniteBatchError as e:
+            discard_update(self.model)
+            # nlp.update calls finish_update after update: it must not step either.
+            self._skip_finish_update = True
+            logger.warning(
+                "textvae: skipped a batch of %d docs at step %d (non-finite %s): nothing was "
+                "updated. %s",
+                len(docs), self.cfg["step"], e.cause, _NON_FINITE_HINTS[e.cause],
+            )
+            return losses
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
         self.cfg["step"] += 1
         self._maintain_prior()
         return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the weights with the gradients of the last update, unless that
+        batch was skipped (an optimizer step with momentum would still move them).
+        Raises if the step made any weight non-finite.
+
+        sgd (Optimizer): The optimizer.
+        """
+        if self._skip_finish_update:
+            self._skip_finish_update = False
+            return
+        super().finish_update(sgd)
+        if not weights_are_finite(self.model):
+            raise TextVAEError(
+                f"Training diverged at step {self.cfg['step']}: the optimizer step made the "
+                "weights non-finite, so training stops here (nothing is saved from this "
+                "state). Lower [training.optimizer] learn_rate, set grad_clip, or raise "
+                "kl_warmup_steps."
+            )
 
     def get_loss(self, examples: Iterable[Example], output: VAEOutput) -> Tuple[float, Any]:
         """The mean negative ELBO per doc, and its gradient w.r.t. each doc's
@@ -433,9 +471,7 @@ class TextVAE(TrainablePipe):
         n = output.loss.shape[0]
         nelbo = float((output.recon + output.kl).sum()) / max(n, 1)
         if not numpy.isfinite(nelbo):
-            raise TextVAEError(
-                "The loss is not finite. Lower [training.optimizer] learn_rate or raise kl_warmup_steps."
-            )
+            raise NonFiniteBatchError("loss")
         d_loss = self.model.ops.alloc1f(n) + 1.0 / n
         return nelbo, d_loss
 
@@ -654,6 +690,13 @@ class TextVAE(TrainablePipe):
                 self._prior_fit_step(),
             )
 
+    def _require_finite_weights(self) -> None:
+        if is_built(self.model) and not weights_are_finite(self.model):
+            raise TextVAEError(
+                f"The '{self.name}' model holds NaN or infinite weights (training diverged), so it is "
+                "not saved. Re-train with a lower [training.optimizer] learn_rate."
+            )
+
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         """Serialise the component (learned state, the model with its topic
         vocabulary and weights).
@@ -662,6 +705,7 @@ class TextVAE(TrainablePipe):
         RETURNS (bytes): The data.
         """
         self._validate_serialization_attrs()
+        self._require_finite_weights()
         serialize = {
             "cfg": lambda: srsly.json_dumps(self.cfg),
             "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
@@ -700,6 +744,7 @@ class TextVAE(TrainablePipe):
         exclude (Iterable[str]): Names of serialisation fields to leave out.
         """
         path = util.ensure_path(path)
+        self._require_finite_weights()
         serialize = {
             "cfg": lambda p: srsly.write_json(p, self.cfg),
             "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),

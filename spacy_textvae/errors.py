@@ -12,3 +12,15 @@ class TextVAEError(ValueError):
         if not message.startswith("[textvae]"):
             message = f"[textvae] {message}"
         super().__init__(message)
+
+
+class NonFiniteBatchError(TextVAEError):
+    """A training batch gave non-finite values (inputs, loss or gradients).
+    The component skips such a batch with a warning; the update is undone.
+
+    cause (str): What was not finite.
+    """
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(f"A training batch gave non-finite {cause}; it was skipped and changed nothing.")

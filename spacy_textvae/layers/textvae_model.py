@@ -15,6 +15,7 @@ from ..errors import TextVAEError
 from ..vocab import TopicVocab
 from ..word_embeddings import cooccurrence_embeddings
 from .torch_vae import StepState, VAEOutput, build_module, get_module
+from .torch_vae import discard_update as undo_vae_step
 
 # Docs per chunk when counting co-occurrences for the word embeddings.
 _EMBEDDING_CHUNK = 256
@@ -153,6 +154,27 @@ def _module(model: Model):
             "is seen. Did you call nlp.initialize()?"
         )
     return module
+
+
+def discard_update(model: Model) -> None:
+    """Undo the current training step after a `NonFiniteBatchError`: the VAE's
+    buffers go back to what they were before it, its gradients are dropped.
+    The token-vector layer got nothing: the error is raised before its backprop."""
+    undo_vae_step(model.get_ref("vae"))
+
+
+def weights_are_finite(model: Model) -> bool:
+    """RETURNS (bool): whether every weight and buffer of the model (the VAE
+    and the token-vector layer's own parameters) is finite."""
+    module = get_module(model.get_ref("vae"))
+    if module is not None and not module.state_is_finite():
+        return False
+    xp = model.ops.xp
+    for node in model.get_ref("tok2vec").walk():
+        for name in node.param_names:
+            if node.has_param(name) and not bool(xp.isfinite(node.get_param(name)).all()):
+                return False
+    return True
 
 
 def fit_prior(model: Model, seed: int) -> bool:

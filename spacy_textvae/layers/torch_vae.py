@@ -18,7 +18,7 @@ from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.shims import PyTorchShim
 from thinc.types import Floats1d, Floats2d
 
-from ..errors import TextVAEError
+from ..errors import NonFiniteBatchError, TextVAEError
 from ..nn import TextVAEModule, build_text_vae
 
 CLUSTER_MEANS_SETTINGS = ("auto", "free", "topics")
@@ -103,7 +103,7 @@ def build_torch_vae(settings: VAESettings) -> Model[Tuple[Floats2d, Floats2d], V
     )
     return Model(
         "textvae_vae",
-        pytorch_forward,
+        forward,
         shims=[shim],
         dims={"nI": None, "nV": None, "nO": None, "nC": None},
         attrs={
@@ -191,6 +191,47 @@ def _set_module(model: Model, module: TextVAEModule, sizes: Dict[str, int]) -> N
     model.set_dim("nC", sizes["n_clusters"], force=True)
 
 
+@dataclass
+class _Snapshot:
+    """The module's buffers before the current training step (not serialised)."""
+
+    state: Dict[str, Any]
+
+
+def forward(model: Model, X: Tuple[Floats2d, Floats2d], is_train: bool) -> Tuple[VAEOutput, Callable]:
+    """The wrapped module's forward. In training, a batch whose inputs, loss or
+    gradients are not finite raises `NonFiniteBatchError` before it changes
+    anything that `discard_update` cannot put back."""
+    if not is_train:
+        return pytorch_forward(model, X, is_train)
+    module = get_module(model)
+    model.attrs["snapshot"] = _Snapshot(module.snapshot())
+    xp = model.ops.xp
+    pooled, counts = X
+    if not (bool(xp.isfinite(pooled).all()) and bool(xp.isfinite(counts).all())):
+        raise NonFiniteBatchError("token vectors")
+    output, backprop = pytorch_forward(model, X, is_train)
+    if not bool(xp.isfinite(output.loss).all()):
+        raise NonFiniteBatchError("loss")
+
+    def guarded_backprop(d_loss: Floats1d) -> Floats2d:
+        d_pooled = backprop(d_loss)
+        if not (module.gradients_are_finite() and bool(xp.isfinite(d_pooled).all())):
+            raise NonFiniteBatchError("gradients")
+        return d_pooled
+
+    return output, guarded_backprop
+
+
+def discard_update(model: Model) -> None:
+    """Undo the current training step: put back the buffers as they were before
+    its forward pass and drop the gradients."""
+    snapshot = model.attrs.get("snapshot")
+    module = get_module(model)
+    if snapshot is not None and module is not None:
+        module.restore(snapshot.state)
+
+
 def _convert_inputs(model: Model, X: Tuple[Floats2d, Floats2d], is_train: bool):
     pooled, counts = X
     step: StepState = model.attrs["step"] if is_train else StepState()
@@ -204,7 +245,9 @@ def _convert_inputs(model: Model, X: Tuple[Floats2d, Floats2d], is_train: bool):
             return model.ops.alloc2f(*pooled.shape)
         return cast(Floats2d, torch2xp(d_pooled))
 
-    kwargs = {"kl_weight": step.kl_weight, "cluster_temperature": step.cluster_temperature}
+    # The mode is an argument: inference never reads or changes the module's
+    # global train/eval flag, so threads can share the module.
+    kwargs = {"kl_weight": step.kl_weight, "cluster_temperature": step.cluster_temperature, "train": is_train}
     return ArgsKwargs(args=(pooled_t, counts_t), kwargs=kwargs), reverse
 
 
@@ -268,5 +311,11 @@ def deserialize_state(settings: VAESettings, module: Any, data: bytes, device: t
             f"saved with other [components.textvae.model] settings ({type(e).__name__}: {e}). "
             f"Settings in force: {asdict(settings)}. Load it with the config it was trained with."
         ) from e
+    if not new.state_is_finite():
+        raise TextVAEError(
+            "The saved VAE weights hold NaN or infinite values: the model was saved after "
+            "training diverged, or the file is damaged. Re-train it (lower [training.optimizer] "
+            "learn_rate) or load an earlier checkpoint."
+        )
     new.to(device)
     return new

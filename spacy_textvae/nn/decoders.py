@@ -116,10 +116,11 @@ class Decoder(nn.Module):
             raise ValueError(f"background must have shape ({n_vocab},), not {tuple(background.shape)}.")
         self.register_buffer("background", background.detach().clone().float())
 
-    def forward(self, theta: Tensor) -> Tensor:
+    def forward(self, theta: Tensor, train: Optional[bool] = None) -> Tensor:
         """theta (Tensor): (batch, n_topics) topic proportions.
+        train (Optional[bool]): Batch statistics in the batch-norm; None: `self.training`.
         RETURNS (Tensor): (batch, n_vocab) log-probabilities of the words."""
         logits = theta @ self.topic_words.weights()
         if self.bn is not None:
-            logits = self.bn(logits)
+            logits = self.bn(logits, self.training if train is None else train)
         return F.log_softmax(logits.float() + self.background, dim=1)

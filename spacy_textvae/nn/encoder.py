@@ -1,9 +1,10 @@
 """The encoder: a document's pooled token vectors and bag of words → the
 parameters of q(z | x), a diagonal Gaussian over the latent space."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .batch_norm import MaybeBatchNorm
 
@@ -38,22 +39,25 @@ class Encoder(nn.Module):
             nn.Softplus(),
             nn.Linear(hidden_width, hidden_width),
             nn.Softplus(),
-            nn.Dropout(dropout),
         )
+        self.dropout = float(dropout)
         self.fc_mu = nn.Linear(hidden_width, n_latent)
         self.fc_logvar = nn.Linear(hidden_width, n_latent)
         self.bn_mu = MaybeBatchNorm(n_latent, affine=False)
         self.bn_logvar = MaybeBatchNorm(n_latent, affine=False)
 
-    def forward(self, pooled: Tensor, counts: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, pooled: Tensor, counts: Tensor, train: Optional[bool] = None) -> Tuple[Tensor, Tensor]:
         """pooled (Tensor): (batch, n_inputs). counts (Tensor): (batch, n_vocab).
+        train (Optional[bool]): Dropout and batch statistics; None: `self.training`.
         RETURNS (Tuple[Tensor, Tensor]): μ and log σ², each (batch, n_latent)."""
+        train = self.training if train is None else train
         parts = []
         if self.input_norm is not None:
             parts.append(self.input_norm(pooled))
         if self.use_counts:
             parts.append(torch.log1p(counts))
         h = self.hidden(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
-        mu = self.bn_mu(self.fc_mu(h))
-        logvar = self.bn_logvar(self.fc_logvar(h)).clamp(LOGVAR_MIN, LOGVAR_MAX)
+        h = F.dropout(h, self.dropout, training=train)
+        mu = self.bn_mu(self.fc_mu(h), train)
+        logvar = self.bn_logvar(self.fc_logvar(h), train).clamp(LOGVAR_MIN, LOGVAR_MAX)
         return mu, logvar

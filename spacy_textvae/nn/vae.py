@@ -5,7 +5,7 @@ decoder and the prior's means.
 References: Srivastava & Sutton 2017 (ProdLDA), Miao et al. 2017 (NVDM-GSM),
 Jiang et al. 2017 (VaDE), Wu et al. 2023 (ECRTM).
 """
-from typing import NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
@@ -61,7 +61,7 @@ class TextVAEModule(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.theta_dropout = nn.Dropout(dropout)
+        self.dropout = float(dropout)
         self.decoder = decoder
         self.prior = prior
         self.word_dropout = float(word_dropout)
@@ -70,7 +70,12 @@ class TextVAEModule(nn.Module):
         self.buffer_count = 0
 
     def forward(
-        self, pooled: Tensor, counts: Tensor, kl_weight: float = 1.0, cluster_temperature: float = 1.0
+        self,
+        pooled: Tensor,
+        counts: Tensor,
+        kl_weight: float = 1.0,
+        cluster_temperature: float = 1.0,
+        train: Optional[bool] = None,
     ) -> VAEForward:
         """Encode, sample (training only), decode and score a batch.
 
@@ -79,16 +84,21 @@ class TextVAEModule(nn.Module):
         kl_weight (float): Weight of the KL term (KL warm-up).
         cluster_temperature (float): In training, q(c | x) = softmax(log p(c, z) / T):
             sharper than the exact p(c | z) for T < 1, which keeps the means
-            apart (still a valid ELBO). Eval mode always uses p(c | z).
+            apart (still a valid ELBO). Inference always uses p(c | z).
+        train (Optional[bool]): Training (sampling, dropout, batch statistics,
+            remembering the latents) or inference; None: `self.training`. Pass
+            it explicitly to share the module between threads: inference then
+            reads no global mode and changes no state.
         RETURNS (VAEForward): The named outputs.
         """
+        train = self.training if train is None else train
         counts = counts.float()
         encoder_counts = counts
-        if self.training and self.word_dropout > 0:
+        if train and self.word_dropout > 0:
             encoder_counts = counts * (torch.rand_like(counts) >= self.word_dropout)
-        mu, logvar = self.encoder(pooled, encoder_counts)
+        mu, logvar = self.encoder(pooled, encoder_counts, train)
         mu, logvar = mu.float(), logvar.float()
-        if self.training:
+        if train:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             self._remember(mu.detach())
         else:
@@ -96,13 +106,13 @@ class TextVAEModule(nn.Module):
         theta = F.softmax(z, dim=1)
         # γ is the optimal q(c|x) for the current z (VaDE), so it is held fixed
         # in the gradient, as in EM.
-        temperature = cluster_temperature if self.training else 1.0
+        temperature = cluster_temperature if train else 1.0
         gamma = self.prior.posterior(z, temperature).detach()
-        log_probs = self.decoder(self.theta_dropout(theta))
+        log_probs = self.decoder(F.dropout(theta, self.dropout, training=train), train)
         recon = -(counts * log_probs).sum(1)
         kl = self.prior.kl_divergence(mu, logvar, gamma)
         loss = recon + kl_weight * kl
-        if self.training:
+        if train:
             reg = self.decoder.topic_words.regularization()
             if reg is not None:
                 # A batch-level term, added to every doc's loss: the caller
@@ -115,13 +125,38 @@ class TextVAEModule(nn.Module):
         """log p(word | topic): the decoder's distribution for a document of one
         topic only (θ = one-hot), batch-norm running statistics and background
         included. RETURNS (Tensor): float32 (n_topics, n_vocab)."""
-        was_training = self.training
-        self.eval()
-        try:
-            eye = torch.eye(self.prior.n_latent, device=self.latent_buffer.device)
-            return self.decoder(eye).float()
-        finally:
-            self.train(was_training)
+        eye = torch.eye(self.prior.n_latent, device=self.latent_buffer.device)
+        return self.decoder(eye, train=False).float()
+
+    @torch.no_grad()
+    def snapshot(self) -> Dict[str, Any]:
+        """RETURNS (Dict[str, Any]): copies of the state a training forward pass
+        changes besides the parameters (buffers: batch-norm statistics, the
+        latent buffer), for `restore`."""
+        return {"buffers": {k: v.clone() for k, v in self.named_buffers()}, "buffer_count": self.buffer_count}
+
+    @torch.no_grad()
+    def restore(self, snapshot: Dict[str, Any]) -> None:
+        """Put back the state of a `snapshot` and drop the parameters' gradients:
+        the training step that followed it leaves no trace."""
+        buffers = dict(self.named_buffers())
+        for name, value in snapshot["buffers"].items():
+            buffers[name].copy_(value)
+        self.buffer_count = snapshot["buffer_count"]
+        for p in self.parameters():
+            p.grad = None
+
+    @torch.no_grad()
+    def gradients_are_finite(self) -> bool:
+        """RETURNS (bool): whether every parameter's gradient is finite."""
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        return not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+
+    @torch.no_grad()
+    def state_is_finite(self) -> bool:
+        """RETURNS (bool): whether every parameter and buffer is finite."""
+        tensors = [t for t in self.state_dict().values() if t.is_floating_point()]
+        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
     @torch.no_grad()
     def _remember(self, mu: Tensor) -> None:
