@@ -126,9 +126,9 @@ def test_load_time_overrides_are_the_values_used(trained, corpus, tmp_path):
     module = pipe.torch_module
     original = module.forward
 
-    def spy(pooled, counts, kl_weight, cluster_temperature):
+    def spy(pooled, counts, kl_weight, cluster_temperature, train):
         seen.update(kl_weight=kl_weight, cluster_temperature=cluster_temperature)
-        return original(pooled, counts, kl_weight=kl_weight, cluster_temperature=cluster_temperature)
+        return original(pooled, counts, kl_weight=kl_weight, cluster_temperature=cluster_temperature, train=train)
 
     module.forward = spy
     from spacy.training import Example

@@ -53,15 +53,15 @@ def test_step_state_reaches_the_module_in_training_only():
     module = get_module(layer)
     original = module.forward
 
-    def spy(pooled, counts, kl_weight, cluster_temperature):
-        seen.append((kl_weight, cluster_temperature))
-        return original(pooled, counts, kl_weight=kl_weight, cluster_temperature=cluster_temperature)
+    def spy(pooled, counts, kl_weight, cluster_temperature, train):
+        seen.append((kl_weight, cluster_temperature, train))
+        return original(pooled, counts, kl_weight=kl_weight, cluster_temperature=cluster_temperature, train=train)
 
     module.forward = spy
     layer.attrs["step"] = StepState(kl_weight=0.25, cluster_temperature=0.5)
     layer(inputs(), is_train=True)
     layer.predict(inputs())
-    assert seen == [(0.25, 0.5), (1.0, 1.0)]
+    assert seen == [(0.25, 0.5, True), (1.0, 1.0, False)]
 
 
 def test_serialisation_round_trip_rebuilds_the_module():

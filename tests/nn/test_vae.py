@@ -87,9 +87,9 @@ def test_word_dropout_hides_words_from_the_encoder_in_training_only():
     seen = []
     original = module.encoder.forward
 
-    def spy(pooled, counts):
+    def spy(pooled, counts, train=None):
         seen.append(counts.clone())
-        return original(pooled, counts)
+        return original(pooled, counts, train)
 
     module.encoder.forward = spy
     _, counts = batch()
