@@ -1,6 +1,7 @@
 """The `textvae` pipeline component. It never touches torch: the model's own
 functions (`spacy_textvae.layers`) initialise it, fit its prior and read its
 topic words."""
+import hashlib
 import logging
 from itertools import islice
 from pathlib import Path
@@ -634,18 +635,33 @@ class TextVAE(TrainablePipe):
 
     # -- serialisation ----------------------------------------------------------
 
-    def _load_cfg(self, saved: Dict[str, Any]) -> None:
+    def _load_cfg(self, saved: Any) -> Optional[str]:
+        """Take the learned state from a saved cfg. RETURNS (Optional[str]): the
+        checksum of the model it was saved with."""
         try:
-            self.cfg = {"step": int(saved["step"]), "prior_fitted": bool(saved["prior_fitted"])}
+            step, fitted, checksum = saved["step"], saved["prior_fitted"], saved["model_sha256"]
+            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                raise ValueError(f"step = {step!r}")
+            if not isinstance(fitted, bool) or not isinstance(checksum, str):
+                raise ValueError(f"prior_fitted = {fitted!r}, model_sha256 = {checksum!r}")
         except (KeyError, TypeError, ValueError) as e:
             raise TextVAEError(
-                f"The saved state of the '{self.name}' component is damaged or from another "
+                f"The saved state ('cfg') of the '{self.name}' component is damaged or from another "
                 f"version ({type(e).__name__}: {e}). Re-train or re-save the pipeline."
             ) from e
+        self.cfg = {"step": step, "prior_fitted": fitted}
+        return checksum
 
-    def _load_model(self, load: Callable[[], Any]) -> None:
+    def _load_model(self, data: bytes, checksum: Optional[str]) -> None:
+        """Load the model from its bytes, after checking them against the
+        checksum saved beside them (silent corruption changes outputs)."""
+        if checksum is not None and hashlib.sha256(data).hexdigest() != checksum:
+            raise TextVAEError(
+                f"The saved '{self.name}' model does not match its checksum: the file was changed or "
+                "damaged after it was saved. Save the pipeline again from the trained one, or re-train."
+            )
         try:
-            load()
+            self.model.from_bytes(data)
         except TextVAEError:
             raise
         except Exception as e:
@@ -697,19 +713,25 @@ class TextVAE(TrainablePipe):
                 "not saved. Re-train with a lower [training.optimizer] learn_rate."
             )
 
+    def _saved_parts(self) -> Tuple[Dict[str, Any], bytes]:
+        """The cfg to save (learned state and the model's checksum) and the model's bytes."""
+        self._require_finite_weights()
+        model_bytes = self.model.to_bytes()
+        return {**self.cfg, "model_sha256": hashlib.sha256(model_bytes).hexdigest()}, model_bytes
+
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         """Serialise the component (learned state, the model with its topic
-        vocabulary and weights).
+        vocabulary and weights, and a checksum of the model).
 
         exclude (Iterable[str]): Names of serialisation fields to leave out.
         RETURNS (bytes): The data.
         """
         self._validate_serialization_attrs()
-        self._require_finite_weights()
+        cfg, model_bytes = self._saved_parts()
         serialize = {
-            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "cfg": lambda: srsly.json_dumps(cfg),
             "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
-            "model": self.model.to_bytes,
+            "model": lambda: model_bytes,
         }
         return util.to_bytes(serialize, exclude)
 
@@ -721,11 +743,11 @@ class TextVAE(TrainablePipe):
         RETURNS (TextVAE): self.
         """
         self._validate_serialization_attrs()
-        model_bytes: Dict[str, bytes] = {}
+        parts: Dict[str, Any] = {}
         deserialize = {
-            "cfg": lambda b: self._load_cfg(srsly.json_loads(b)),
+            "cfg": lambda b: parts.update(cfg=srsly.json_loads(b)),
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "model": lambda b: model_bytes.update(model=b),
+            "model": lambda b: parts.update(model=b),
         }
         try:
             util.from_bytes(bytes_data, deserialize, exclude)
@@ -733,9 +755,13 @@ class TextVAE(TrainablePipe):
             raise
         except Exception as e:
             raise TextVAEError(f"Could not load the '{self.name}' component: {e}") from e
-        if "model" in model_bytes:
-            self._load_model(lambda: self.model.from_bytes(model_bytes["model"]))
+        self._load_parts(parts)
         return self
+
+    def _load_parts(self, parts: Dict[str, Any]) -> None:
+        checksum = self._load_cfg(parts["cfg"]) if "cfg" in parts else None
+        if "model" in parts:
+            self._load_model(parts["model"], checksum)
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         """Save the component to a directory.
@@ -744,11 +770,11 @@ class TextVAE(TrainablePipe):
         exclude (Iterable[str]): Names of serialisation fields to leave out.
         """
         path = util.ensure_path(path)
-        self._require_finite_weights()
+        cfg, model_bytes = self._saved_parts()
         serialize = {
-            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "cfg": lambda p: srsly.write_json(p, cfg),
             "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
-            "model": lambda p: self.model.to_disk(p),
+            "model": lambda p: p.write_bytes(model_bytes),
         }
         util.to_disk(path, serialize, exclude)
 
@@ -766,19 +792,19 @@ class TextVAE(TrainablePipe):
                     f"Cannot load the '{self.name}' component from {path}: "
                     f"'{part}' is missing. Save the pipeline again with nlp.to_disk()."
                 )
+        parts: Dict[str, Any] = {}
 
         def load_cfg(p: Path) -> None:
             try:
-                saved = srsly.read_json(p)
+                parts["cfg"] = srsly.read_json(p)
             except ValueError as e:
                 raise TextVAEError(f"{p} is not valid JSON: {e}. Save the pipeline again.") from e
-            self._load_cfg(saved)
 
         deserialize = {
             "cfg": load_cfg,
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": lambda p: parts.update(model=p.read_bytes()),
         }
         util.from_disk(path, deserialize, exclude)
-        if "model" not in exclude:
-            self._load_model(lambda: self.model.from_disk(path / "model"))
+        self._load_parts(parts)
         return self

@@ -235,20 +235,40 @@ class TopicVocab:
         RETURNS (TopicVocab): self.
         """
         try:
-            self.attr = msg["attr"]
-            self.min_df = msg["min_df"]
-            self.max_df = msg["max_df"]
-            self.max_size = int(msg["max_size"])
-            self.remove_stop_words = bool(msg["remove_stop_words"])
-            self.extra_stop_words = list(msg["extra_stop_words"])
-            self.words = [str(w) for w in msg["words"]]
-            self.doc_freqs = numpy.asarray(msg["doc_freqs"], dtype="int64")
-            self.word_counts = numpy.asarray(msg["word_counts"], dtype="int64")
-            self.n_docs = int(msg["n_docs"])
-        except (KeyError, TypeError) as e:
-            raise TextVAEError(f"The saved topic vocabulary is damaged (missing {e}).") from e
-        if len(self.doc_freqs) != len(self.words) or len(self.word_counts) != len(self.words):
-            raise TextVAEError("The saved topic vocabulary is damaged (lengths differ).")
+            attr = str(msg["attr"])
+            settings = {
+                "min_df": _number(msg["min_df"]),
+                "max_df": _number(msg["max_df"]),
+                "max_size": int(msg["max_size"]),
+                "remove_stop_words": bool(msg["remove_stop_words"]),
+                "extra_stop_words": [str(w) for w in msg["extra_stop_words"]],
+            }
+            words = [str(w) for w in msg["words"]]
+            doc_freqs = numpy.asarray(msg["doc_freqs"], dtype="int64")
+            word_counts = numpy.asarray(msg["word_counts"], dtype="int64")
+            n_docs = int(msg["n_docs"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise TextVAEError(
+                f"The saved topic vocabulary is damaged ({type(e).__name__}: {e}). Re-train or re-save the pipeline."
+            ) from e
+        if attr not in _VALID_ATTRS:
+            raise TextVAEError(
+                f"The saved topic vocabulary names words by {attr!r}, which is not one of {_VALID_ATTRS}: "
+                "the file is damaged. Re-train or re-save the pipeline."
+            )
+        if len(doc_freqs) != len(words) or len(word_counts) != len(words) or len(set(words)) != len(words):
+            raise TextVAEError(
+                "The saved topic vocabulary is damaged (its word list and counts do not match). "
+                "Re-train or re-save the pipeline."
+            )
+        # Assigned only once all of it is valid: a failed load leaves the vocabulary as it was.
+        self.attr = attr
+        self.min_df = settings["min_df"]
+        self.max_df = settings["max_df"]
+        self.max_size = settings["max_size"]
+        self.remove_stop_words = settings["remove_stop_words"]
+        self.extra_stop_words = settings["extra_stop_words"]
+        self.words, self.doc_freqs, self.word_counts, self.n_docs = words, doc_freqs, word_counts, n_docs
         self._set_lookup()
         return self
 
@@ -263,3 +283,10 @@ class TopicVocab:
         except ValueError as e:
             raise TextVAEError(f"The saved topic vocabulary is not valid JSON: {e}") from e
         return self.from_dict(msg)
+
+
+def _number(value: Any) -> float:
+    """value unchanged if it is an int or float (so a round trip keeps its type)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return value

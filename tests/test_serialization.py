@@ -11,6 +11,19 @@ from spacy_textvae import TextVAEError
 from .conftest import SMALL_CONFIG
 
 
+def rewrite_model(pipeline_dir, msg):
+    """Write a changed textvae model file and its new checksum, as a saved
+    pipeline that is consistent on disk but wrong inside."""
+    import hashlib
+
+    data = spacy.util.srsly.msgpack_dumps(msg)
+    (pipeline_dir / "textvae" / "model").write_bytes(data)
+    cfg_path = pipeline_dir / "textvae" / "cfg"
+    cfg = spacy.util.srsly.read_json(cfg_path)
+    cfg["model_sha256"] = hashlib.sha256(data).hexdigest()
+    spacy.util.srsly.write_json(cfg_path, cfg)
+
+
 def assert_same_outputs(docs_a, docs_b):
     for a, b in zip(docs_a, docs_b):
         numpy.testing.assert_allclose(a._.latent, b._.latent, atol=1e-5)
@@ -208,6 +221,46 @@ def test_vocabulary_and_weights_checked_against_each_other(trained, tmp_path):
             for key in ("words", "doc_freqs", "word_counts"):
                 vocab[key] = vocab[key][:-1]
             attrs["vocab"] = spacy.util.srsly.json_dumps(vocab).encode("utf8")
-    path.write_bytes(spacy.util.srsly.msgpack_dumps(msg))
+    rewrite_model(tmp_path / "model", msg)
     with pytest.raises(TextVAEError, match="inconsistent: its VAE has"):
+        spacy.load(tmp_path / "model")
+
+
+def test_checksum_catches_silent_corruption(trained, tmp_path):
+    """One flipped byte in the weights changes outputs without breaking the
+    format: the checksum saved beside the model refuses it."""
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    path = tmp_path / "model" / "textvae" / "model"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(TextVAEError, match="does not match its checksum"):
+        spacy.load(tmp_path / "model")
+
+
+@pytest.mark.parametrize(
+    "cfg,match",
+    [([], "TypeError"), ({"step": "abc", "prior_fitted": True, "model_sha256": "0"}, "step = 'abc'"),
+     ({"step": 3, "prior_fitted": True}, "KeyError")],
+)
+def test_damaged_cfg_values_clear_error(trained, tmp_path, cfg, match):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    spacy.util.srsly.write_json(tmp_path / "model" / "textvae" / "cfg", cfg)
+    with pytest.raises(TextVAEError, match=rf"saved state \('cfg'\).*{match}"):
+        spacy.load(tmp_path / "model")
+
+
+def test_saved_vocabulary_values_are_checked(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    msg = spacy.util.srsly.msgpack_loads((tmp_path / "model" / "textvae" / "model").read_bytes())
+    for attrs in msg["attrs"]:
+        if "vocab" in attrs:
+            vocab = spacy.util.srsly.json_loads(attrs["vocab"])
+            vocab["attr"] = "POS"
+            attrs["vocab"] = spacy.util.srsly.json_dumps(vocab).encode("utf8")
+    rewrite_model(tmp_path / "model", msg)
+    with pytest.raises(TextVAEError, match="names words by 'POS'"):
         spacy.load(tmp_path / "model")
