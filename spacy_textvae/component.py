@@ -69,11 +69,19 @@ _NON_FINITE_HINTS = {
 PRIOR_REPAIR_EVERY = 50
 
 
-def _perplexity(total: float, words: float) -> Optional[float]:
-    """exp(total negative ELBO / topic words); None without topic words."""
-    if words <= 0:
-        return None
-    return float(numpy.exp(min(total / words, 700.0)))
+def _perplexity(terms: numpy.ndarray) -> Tuple[Optional[float], int]:
+    """exp(Σ negative ELBO / Σ topic words) over the docs that hold topic words.
+
+    terms (numpy.ndarray): (n_docs, 2) negative ELBO and topic-word count per doc.
+    RETURNS (Tuple[Optional[float], int]): The perplexity (None without topic
+        words) and how many docs held none.
+    """
+    has_words = terms[:, 1] > 0
+    n_empty = int((~has_words).sum())
+    if not has_words.any():
+        return None, n_empty
+    per_word = terms[has_words, 0].sum() / terms[has_words, 1].sum()
+    return float(numpy.exp(min(per_word, 700.0))), n_empty
 
 
 def install_extensions(prefix: str = "") -> None:
@@ -124,6 +132,7 @@ def resolve_extension_prefix(nlp: Language, name: str, extension_prefix: Optiona
         "textvae_npmi": 0.5,
         "textvae_diversity": 0.5,
         "textvae_perplexity": None,
+        "textvae_docs_without_topic_words": None,
         "textvae_cluster_nmi": None,
         "textvae_cluster_ari": None,
         "textvae_cluster_purity": None,
@@ -267,6 +276,7 @@ class TextVAE(TrainablePipe):
         set_topic_vocab(model, topic_vocab)
         install_extensions(extension_prefix)
         self._skip_finish_update = False
+        self._warned_unfitted = False
         # Learned state only: the settings above always come from the config.
         self.cfg: Dict[str, Any] = {"step": 0, "prior_fitted": False}
 
@@ -343,7 +353,10 @@ class TextVAE(TrainablePipe):
         # One device→host copy per array and batch; docs get small plain numpy arrays.
         latent = ops.to_numpy(output.latent).astype("float32")
         topics = ops.to_numpy(output.topics).astype("float32")
-        probs = ops.to_numpy(output.cluster_probs).astype("float32")
+        if self.cfg["prior_fitted"]:
+            probs = ops.to_numpy(output.cluster_probs).astype("float32")
+        else:
+            probs = self._unfitted_cluster_probs(topics)
         elbo = ops.to_numpy(ops.xp.stack([output.recon + output.kl, output.n_words], axis=1))
         clusters = probs.argmax(axis=1)
         names = self.extension_names
@@ -357,6 +370,22 @@ class TextVAE(TrainablePipe):
             # Kept so that score() reads the perplexity of the docs as annotated
             # instead of running the model (a transformer, often) a second time.
             doc.user_data[key] = (float(elbo[i, 0]), float(elbo[i, 1]))
+
+    def _unfitted_cluster_probs(self, topics: numpy.ndarray) -> numpy.ndarray:
+        """Before the mixture prior is fitted its components are all alike, so a
+        doc's cluster is its dominant topic instead: cluster c gets the weight
+        of topics c, c + n_clusters, c + 2·n_clusters, ..."""
+        if not self._warned_unfitted:
+            self._warned_unfitted = True
+            logger.warning(
+                "textvae: the '%s' component's mixture prior is not fitted yet (it is fitted at "
+                "update %d; this model has had %d), so clusters follow the dominant topic until then.",
+                self.name, self._prior_fit_step(), self.cfg["step"],
+            )
+        k, c = self.n_topics, self.n_clusters
+        fold = numpy.zeros((k, c), dtype="float32")
+        fold[numpy.arange(k), numpy.arange(k) % c] = 1.0
+        return topics @ fold
 
     # -- training ---------------------------------------------------------------
 
@@ -594,44 +623,54 @@ class TextVAE(TrainablePipe):
         if not self.is_initialized:
             return self.scorer(examples, **kwargs)
         docs = [eg.predicted for eg in examples]
-        extra = {"textvae_perplexity": self._annotated_perplexity(docs)}
+        perplexity, n_empty = self._annotated_perplexity(docs)
+        extra = {"textvae_perplexity": perplexity, "textvae_docs_without_topic_words": n_empty}
         return self.scorer(
             examples,
             topic_words=self.topic_words(25),
             tokens_of=self.topic_vocab.tokens_of,
             extra_scores=extra,
+            cluster_attr=self.extension_names["cluster"],
             **kwargs,
         )
 
     def perplexity(self, docs: Sequence[Doc], batch_size: int = 256) -> Optional[float]:
-        """exp(negative ELBO per topic word) over docs: an upper bound on the
-        perplexity of their bags of words (lower is better).
+        """exp(negative ELBO per topic word) over the docs that hold topic words:
+        an upper bound on the perplexity of their bags of words (lower is
+        better). Docs without topic words have nothing to reconstruct and are
+        left out (`score` reports how many there were).
 
         docs (Sequence[Doc]): The documents.
         batch_size (int): Docs per forward pass.
-        RETURNS (Optional[float]): The perplexity; None if docs hold no topic words.
+        RETURNS (Optional[float]): The perplexity; None if no doc holds topic words.
         """
-        total, words = 0.0, 0.0
+        return _perplexity(self._elbo_terms(docs, batch_size))[0]
+
+    def _elbo_terms(self, docs: Sequence[Doc], batch_size: int = 256) -> numpy.ndarray:
+        """RETURNS (numpy.ndarray): (n_docs, 2) float64 negative ELBO and topic-word count per doc."""
+        ops = self.model.ops
+        terms = [numpy.zeros((0, 2))]
         for batch in util.minibatch(docs, size=batch_size):
             output = self.predict(batch)
             if output is not None:
-                total += float((output.recon + output.kl).sum())
-                words += float(output.n_words.sum())
-        return _perplexity(total, words)
+                terms.append(ops.to_numpy(ops.xp.stack([output.recon + output.kl, output.n_words], axis=1)))
+        return numpy.concatenate(terms).astype("float64")
 
     @property
     def _elbo_key(self) -> Tuple[str, str]:
         # Per component name, so two textvae components do not read each other's.
         return ("textvae.elbo", self.name)
 
-    def _annotated_perplexity(self, docs: Sequence[Doc]) -> Optional[float]:
-        """`perplexity(docs)` from the terms `set_annotations` kept on the docs;
-        runs the model only if some doc was not annotated by this component."""
+    def _annotated_perplexity(self, docs: Sequence[Doc]) -> Tuple[Optional[float], int]:
+        """The perplexity of the docs from the terms `set_annotations` kept on
+        them (the model runs only if some doc was not annotated by this
+        component), and how many docs held no topic words."""
         key = self._elbo_key
-        if not all(key in doc.user_data for doc in docs):
-            return self.perplexity(docs)
-        terms = numpy.asarray([doc.user_data[key] for doc in docs], dtype="float64").reshape(-1, 2)
-        return _perplexity(float(terms[:, 0].sum()), float(terms[:, 1].sum()))
+        if all(key in doc.user_data for doc in docs):
+            terms = numpy.asarray([doc.user_data[key] for doc in docs], dtype="float64").reshape(-1, 2)
+        else:
+            terms = self._elbo_terms(docs)
+        return _perplexity(terms)
 
     # -- serialisation ----------------------------------------------------------
 
@@ -698,13 +737,7 @@ class TextVAE(TrainablePipe):
                 f"config says vocab_attr = {self.vocab_attr!r}. Load it with vocab_attr = "
                 f"{saved_attr!r}, or train a new model."
             )
-        if not self.cfg["prior_fitted"]:
-            logger.warning(
-                "textvae: this model's mixture prior was never fitted (training stopped "
-                "before prior_fit_step=%d), so every doc gets cluster 0. Train longer or "
-                "lower prior_fit_step.",
-                self._prior_fit_step(),
-            )
+
 
     def _require_finite_weights(self) -> None:
         if is_built(self.model) and not weights_are_finite(self.model):

@@ -48,6 +48,7 @@ def score_textvae(
     topic_words: Optional[List[List[str]]] = None,
     tokens_of: Optional[Callable[[Doc], List[str]]] = None,
     extra_scores: Optional[Dict[str, float]] = None,
+    cluster_attr: str = "cluster",
     **kwargs: Any,
 ) -> Dict[str, Optional[float]]:
     """Score the textvae component on a batch of examples.
@@ -68,6 +69,8 @@ def score_textvae(
         Defaults to the token texts.
     extra_scores (Optional[Dict[str, float]]): Further scores to include,
         e.g. a perplexity computed by the component.
+    cluster_attr (str): The `Doc._` extension holding the predicted cluster
+        (the component's, with its extension prefix).
     RETURNS (Dict[str, Optional[float]]): The scores.
     """
     examples = list(examples)
@@ -88,12 +91,12 @@ def score_textvae(
         # A vocabulary smaller than 25 words caps the list: score what there is.
         top_n = min(DIVERSITY_TOP_N, min(len(words) for words in topic_words))
         scores["textvae_diversity"] = topic_diversity(topic_words, top_n=top_n) if top_n else None
-    if Doc.has_extension("cluster"):
+    if Doc.has_extension(cluster_attr):
         pred = []
         gold = []
         for eg in examples:
             label = _gold_label(eg.reference)
-            cluster = eg.predicted._.get("cluster")
+            cluster = eg.predicted._.get(cluster_attr)
             if label is not None and cluster is not None:
                 pred.append(int(cluster))
                 gold.append(label)

@@ -259,3 +259,42 @@ def test_two_components_keep_their_own_extensions(corpus):
     # Each component's annotations are its own model's outputs.
     alone = first.predict([nlp.make_doc(texts[0])])
     numpy.testing.assert_allclose(doc._.topics, first.model.ops.to_numpy(alone.topics)[0], atol=1e-6)
+
+
+def test_an_unfitted_prior_gives_the_dominant_topic_with_a_warning(corpus, caplog):
+    import logging
+
+    texts, _ = corpus
+    nlp = spacy.blank("en")
+    nlp.add_pipe("textvae", config={**SMALL_CONFIG, "prior_fit_step": 10_000})
+    from .conftest import train
+
+    train(nlp, texts, epochs=10)
+    pipe = nlp.get_pipe("textvae")
+    assert not pipe.cfg["prior_fitted"]
+    with caplog.at_level(logging.WARNING, logger="spacy_textvae"):
+        docs = list(nlp.pipe(texts[:30]))
+    assert caplog.text.count("mixture prior is not fitted yet") == 1
+    k, c = SMALL_CONFIG["n_topics"], SMALL_CONFIG["n_clusters"]
+    for doc in docs:
+        expected = numpy.asarray([doc._.topics[numpy.arange(k) % c == j].sum() for j in range(c)])
+        numpy.testing.assert_allclose(doc._.cluster_probs, expected, atol=1e-6)
+        assert doc._.cluster == int(numpy.argmax(expected))
+    # Not all in cluster 0, as the unfitted mixture alone would give.
+    assert len({doc._.cluster for doc in docs}) > 1
+
+
+def test_docs_without_topic_words_are_counted_not_averaged(trained, corpus):
+    from spacy.training import Example
+
+    nlp, _ = trained
+    texts, _ = corpus
+    pipe = nlp.get_pipe("textvae")
+    docs = list(nlp.pipe(texts[:20]))
+    empty = list(nlp.pipe(["", "   ", "zzzz qqqq", "!!! ..."]))
+    assert pipe.perplexity(empty) is None
+    assert pipe.perplexity(docs + empty) == pytest.approx(pipe.perplexity(docs), rel=1e-9)
+    scores = pipe.score([Example(d, nlp.make_doc(d.text)) for d in docs + empty])
+    assert scores["textvae_docs_without_topic_words"] == 4.0
+    assert scores["textvae_perplexity"] == pytest.approx(pipe.perplexity(docs), rel=1e-5)
+    assert 1.0 < scores["textvae_perplexity"] < len(pipe.topic_vocab)
