@@ -17,6 +17,8 @@ from ..word_embeddings import cooccurrence_embeddings
 from .torch_vae import StepState, VAEOutput, build_module, get_module
 from .torch_vae import discard_update as undo_vae_step
 
+# Docs per forward pass in inference (bounds its memory; results do not depend on it).
+INFERENCE_CHUNK = 512
 # Docs per chunk when counting co-occurrences for the word embeddings.
 _EMBEDDING_CHUNK = 256
 
@@ -47,6 +49,11 @@ def textvae_model(
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEOutput, Callable]:
+    if not is_train and len(docs) > INFERENCE_CHUNK:
+        # The bag of words and the decoder hold several (batch × vocabulary)
+        # arrays: in chunks, inference memory does not grow with the batch.
+        chunks = [forward(model, docs[i : i + INFERENCE_CHUNK], False)[0] for i in range(0, len(docs), INFERENCE_CHUNK)]
+        return VAEOutput.concatenate(chunks, model.ops.xp), lambda d_loss: docs
     tok2vec, pooling, bag_of_words, vae = model.layers
     tokvecs, bp_tokvecs = tok2vec(docs, is_train)
     pooled, bp_pooled = pooling(tokvecs, is_train)

@@ -6,9 +6,9 @@ pooled width, the topic vocabulary) are known only from data. `build_module`
 makes it once they are; loading makes it from the sizes saved beside the
 weights, so a model can be loaded without being initialised first.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import partial
-from typing import Any, Callable, Dict, Optional, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import numpy
 import srsly
@@ -86,6 +86,11 @@ class VAEOutput:
     recon: Floats1d
     kl: Floats1d
     n_words: Floats1d
+
+    @classmethod
+    def concatenate(cls, outputs: List["VAEOutput"], xp: Any) -> "VAEOutput":
+        """RETURNS (VAEOutput): the outputs of consecutive batches as one."""
+        return cls(**{f.name: xp.concatenate([getattr(o, f.name) for o in outputs]) for f in fields(cls)})
 
 
 def build_torch_vae(settings: VAESettings) -> Model[Tuple[Floats2d, Floats2d], VAEOutput]:
