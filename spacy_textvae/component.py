@@ -822,8 +822,10 @@ class TextVAE(TrainablePipe):
         for part in ("cfg", "model"):
             if part not in exclude and not (path / part).exists():
                 raise TextVAEError(
-                    f"Cannot load the '{self.name}' component from {path}: "
-                    f"'{part}' is missing. Save the pipeline again with nlp.to_disk()."
+                    f"Cannot load the '{self.name}' component from {path}: '{part}' is missing: the "
+                    "directory is damaged, or saving it did not complete (a model whose weights are "
+                    "not finite is refused, e.g. after training diverged). Save the pipeline again "
+                    "with nlp.to_disk(), or re-train."
                 )
         parts: Dict[str, Any] = {}
 

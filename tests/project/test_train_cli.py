@@ -87,3 +87,42 @@ def test_spacy_train(tmp_path):
     assert trained.get_pipe("textvae").cfg["step"] in (20, 21)
     assert numpy.isfinite(doc._.latent).all()
     assert (tmp_path / "out" / "model-best").exists()
+
+
+def test_spacy_train_never_saves_a_diverged_model(tmp_path):
+    """An optimizer step that makes the weights non-finite stops `spacy train`
+    with a message saying so, and no model with NaN is written."""
+    texts, _ = make_corpus(n_per_theme=12)
+    nlp = spacy.blank("en")
+    for name, chunk in (("train", texts[:30]), ("dev", texts[30:])):
+        DocBin(docs=[nlp.make_doc(t) for t in chunk]).to_disk(tmp_path / f"{name}.spacy")
+    (tmp_path / "partial.cfg").write_text(CONFIG, encoding="utf8")
+    fill = [sys.executable, "-m", "spacy", "init", "fill-config", str(tmp_path / "partial.cfg"),
+            str(tmp_path / "config.cfg")]
+    assert subprocess.run(fill, capture_output=True, timeout=120).returncode == 0
+    cmd = [
+        sys.executable, "-m", "spacy", "train", str(tmp_path / "config.cfg"),
+        "--output", str(tmp_path / "out"),
+        "--paths.train", str(tmp_path / "train.spacy"),
+        "--paths.dev", str(tmp_path / "dev.spacy"),
+        "--training.max_steps", "20",
+        # Adam's steps are about learn_rate in size: this one overflows float32.
+        "--training.optimizer.learn_rate", "1e39",
+        "--training.optimizer.grad_clip", "0",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert "Training diverged" in " ".join((out.stdout + out.stderr).split())
+    from spacy_textvae import TextVAEError
+
+    # spacy train tries to save model-last on the error: textvae refuses to write
+    # its non-finite weights, so what is there does not load, and says why.
+    for name in ("model-last", "model-best"):
+        path = tmp_path / "out" / name
+        if path.exists():
+            try:
+                loaded = spacy.load(path)
+            except TextVAEError as e:
+                assert "saving it did not complete" in str(e)
+            else:
+                assert numpy.isfinite(loaded(texts[0])._.latent).all()
