@@ -3,6 +3,7 @@ functions (`spacy_textvae.layers`) initialise it, fit its prior and read its
 topic words."""
 import hashlib
 import logging
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -13,7 +14,7 @@ from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span, Token
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
@@ -23,6 +24,7 @@ from .errors import NonFiniteBatchError, TextVAEError
 from .layers import VAEOutput, fit_prior, initialize_textvae, repair_prior, set_step_state, topic_log_probs
 from .layers.textvae_model import discard_update, get_topic_vocab, is_built, set_topic_vocab, weights_are_finite
 from .layers.torch_vae import get_module
+from .token_topics import token_topic_probs, topic_runs
 from .topic_words import check_ranking, check_weight, ranking_scores, top_words
 from .vocab import TopicVocab
 
@@ -85,15 +87,33 @@ def _perplexity(terms: numpy.ndarray) -> Tuple[Optional[float], int]:
 
 
 def install_extensions(prefix: str = "") -> None:
-    """Register `Doc._.{prefix}latent`, `._.{prefix}topics`, `._.{prefix}cluster`
-    and `._.{prefix}cluster_probs` (idempotent: safe in worker processes and
-    after unpickling).
+    """Register `Doc._.{prefix}latent`, `._.{prefix}topics`, `._.{prefix}cluster`,
+    `._.{prefix}cluster_probs` and `Token._.{prefix}topic_probs` (idempotent:
+    safe in worker processes and after unpickling).
 
     prefix (str): Prefix of the extension names.
     """
     for name in EXTENSIONS:
         if not Doc.has_extension(prefix + name):
             Doc.set_extension(prefix + name, default=None)
+    if not Token.has_extension(prefix + "topic_probs"):
+        Token.set_extension(prefix + "topic_probs", getter=partial(_token_topic_probs, _token_topics_key(prefix)))
+
+
+def _token_topics_key(prefix: str) -> Tuple[str, str]:
+    return ("textvae.token_topics", prefix)
+
+
+def _token_topic_probs(key: Tuple[str, str], token: Token) -> Optional[numpy.ndarray]:
+    """p(topic | word, doc) of a topic-vocabulary token, as annotated; None for other tokens."""
+    stored = token.doc.user_data.get(key)
+    if stored is None:
+        return None
+    positions, probs = stored
+    i = int(numpy.searchsorted(positions, token.i))
+    if i < len(positions) and positions[i] == token.i:
+        return numpy.asarray(probs[i], dtype="float32")
+    return None
 
 
 def resolve_extension_prefix(nlp: Language, name: str, extension_prefix: Optional[str]) -> str:
@@ -108,7 +128,7 @@ def resolve_extension_prefix(nlp: Language, name: str, extension_prefix: Optiona
 
 @Language.factory(
     "textvae",
-    assigns=[f"doc._.{name}" for name in EXTENSIONS],
+    assigns=[f"doc._.{name}" for name in EXTENSIONS] + ["token._.topic_probs", "doc.spans"],
     default_config={
         "model": DEFAULT_MODEL,
         "n_topics": 20,
@@ -277,6 +297,7 @@ class TextVAE(TrainablePipe):
         install_extensions(extension_prefix)
         self._skip_finish_update = False
         self._warned_unfitted = False
+        self._topic_cache: Optional[Tuple[Any, numpy.ndarray, List[str]]] = None
         # Learned state only: the settings above always come from the config.
         self.cfg: Dict[str, Any] = {"step": 0, "prior_fitted": False}
 
@@ -361,6 +382,8 @@ class TextVAE(TrainablePipe):
         clusters = probs.argmax(axis=1)
         names = self.extension_names
         key = self._elbo_key
+        docs = list(docs)
+        self._set_token_topics(docs, topics)
         for i, doc in enumerate(docs):
             ext = doc._
             setattr(ext, names["latent"], latent[i].copy())
@@ -370,6 +393,50 @@ class TextVAE(TrainablePipe):
             # Kept so that score() reads the perplexity of the docs as annotated
             # instead of running the model (a transformer, often) a second time.
             doc.user_data[key] = (float(elbo[i, 0]), float(elbo[i, 1]))
+
+    def _set_token_topics(self, docs: List[Doc], topics: numpy.ndarray) -> None:
+        """Attribute each topic-vocabulary word to a topic: p(k | w, d) ∝ θ_dk · p(w | k),
+        stored compactly (token positions and float16 probabilities in
+        `doc.user_data`, read by `token._.topic_probs`), and one span per run of
+        adjacent words with the same top topic in `doc.spans[name]`."""
+        log_probs, labels = self._topic_view()
+        doc_ids, positions, cols = self.topic_vocab.token_columns(docs)
+        token_probs = token_topic_probs(topics, log_probs, doc_ids, cols)
+        top = token_probs.argmax(axis=1) if len(token_probs) else numpy.zeros((0,), dtype="int64")
+        run_docs, run_starts, run_ends, run_topics = topic_runs(doc_ids, positions, top)
+        bounds = numpy.searchsorted(doc_ids, numpy.arange(len(docs) + 1))
+        run_bounds = numpy.searchsorted(run_docs, numpy.arange(len(docs) + 1))
+        key = _token_topics_key(self.extension_prefix)
+        for i, doc in enumerate(docs):
+            a, b = bounds[i], bounds[i + 1]
+            doc.user_data[key] = (positions[a:b].astype("int32"), token_probs[a:b].astype("float16"))
+            r = slice(run_bounds[i], run_bounds[i + 1])
+            doc.spans[self.name] = [
+                Span(doc, int(start), int(end), label=labels[int(k)])
+                for start, end, k in zip(run_starts[r], run_ends[r], run_topics[r])
+            ]
+
+    def _topic_view(self) -> Tuple[numpy.ndarray, List[str]]:
+        """log p(word | topic) and the topic labels, computed once per model
+        state: the weights change only in updates."""
+        state = (self.cfg["step"], self.topic_word_ranking, self.topic_word_exclusivity, self.topic_word_relevance)
+        cached = self._topic_cache
+        if cached is None or cached[0] != state:
+            log_probs = self._topic_log_probs()
+            words = top_words(log_probs, self._rank_scores(log_probs, None, None), self.topic_vocab.words, 3)
+            labels = [f"{k}: " + " ".join(w for w, _ in topic) for k, topic in enumerate(words)]
+            cached = (state, log_probs, labels)
+            self._topic_cache = cached
+        return cached[1], cached[2]
+
+    def topic_label(self, topic: int) -> str:
+        """The label of a topic in `doc.spans[name]`: its number and top 3 words.
+
+        topic (int): The topic.
+        RETURNS (str): e.g. "3: rocket orbit launch".
+        """
+        self._require_initialized()
+        return self._topic_view()[1][topic]
 
     def _unfitted_cluster_probs(self, topics: numpy.ndarray) -> numpy.ndarray:
         """Before the mixture prior is fitted its components are all alike, so a
@@ -792,6 +859,7 @@ class TextVAE(TrainablePipe):
         return self
 
     def _load_parts(self, parts: Dict[str, Any]) -> None:
+        self._topic_cache = None
         checksum = self._load_cfg(parts["cfg"]) if "cfg" in parts else None
         if "model" in parts:
             self._load_model(parts["model"], checksum)

@@ -1,5 +1,5 @@
 """The topic vocabulary: which words the VAE reconstructs, and the doc → bag-of-words lookup."""
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy
 import srsly
@@ -169,23 +169,37 @@ class TopicVocab:
         self._set_lookup()
         return self
 
+    def token_columns(self, docs: Sequence[Doc]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """Every in-vocabulary token of the docs, flat and in order.
+
+        docs (Sequence[Doc]): The documents.
+        RETURNS (Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]): int64
+            arrays of the same length: the doc's index in `docs`, the token's
+            index in its doc, and the word's vocabulary column.
+        """
+        arrays = self._token_arrays(docs, filtered=False)
+        lengths = numpy.asarray([len(a) for a in arrays], dtype="int64")
+        empty = numpy.zeros((0,), dtype="int64")
+        if not self.is_built or lengths.sum() == 0:
+            return empty, empty, empty
+        keys = numpy.concatenate(arrays)
+        pos = numpy.searchsorted(self._sorted_hashes, keys)
+        pos = numpy.minimum(pos, len(self._sorted_hashes) - 1)
+        found = self._sorted_hashes[pos] == keys
+        doc_ids = numpy.repeat(numpy.arange(len(docs), dtype="int64"), lengths)
+        starts = numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+        positions = numpy.arange(len(keys), dtype="int64") - starts
+        return doc_ids[found], positions[found], self._sorted_cols[pos[found]]
+
     def columns(self, docs: Sequence[Doc]) -> List[numpy.ndarray]:
         """Vocabulary column of each in-vocabulary token, per doc, in token order.
 
         docs (Sequence[Doc]): The documents.
         RETURNS (List[numpy.ndarray]): One int64 array per doc.
         """
-        arrays = self._token_arrays(docs, filtered=False)
-        lengths = [len(a) for a in arrays]
-        if not self.is_built or sum(lengths) == 0:
-            return [numpy.zeros((0,), dtype="int64") for _ in docs]
-        keys = numpy.concatenate(arrays)
-        pos = numpy.searchsorted(self._sorted_hashes, keys)
-        pos = numpy.minimum(pos, len(self._sorted_hashes) - 1)
-        found = self._sorted_hashes[pos] == keys
-        cols = numpy.where(found, self._sorted_cols[pos], -1)
-        out = numpy.split(cols, numpy.cumsum(lengths)[:-1])
-        return [c[c >= 0] for c in out]
+        doc_ids, _, cols = self.token_columns(docs)
+        bounds = numpy.searchsorted(doc_ids, numpy.arange(1, len(docs)))
+        return numpy.split(cols, bounds) if len(docs) else []
 
     def counts(self, docs: Sequence[Doc]) -> numpy.ndarray:
         """Bag-of-words counts over the vocabulary.

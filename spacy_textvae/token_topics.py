@@ -1,0 +1,48 @@
+"""Topics of single words: which topic explains each topic-vocabulary word of a
+document, given the document's topic proportions. Numpy only.
+
+p(k | w, d) ∝ θ_dk · p(w | k): the posterior of the topic that generated word w
+in document d under a mixture of the topics' word distributions.
+"""
+from typing import Tuple
+
+import numpy
+
+
+def token_topic_probs(
+    topics: numpy.ndarray, topic_log_probs: numpy.ndarray, doc_ids: numpy.ndarray, columns: numpy.ndarray
+) -> numpy.ndarray:
+    """p(k | w, d) for every attributed token.
+
+    topics (numpy.ndarray): (n_docs, n_topics) topic proportions θ.
+    topic_log_probs (numpy.ndarray): (n_topics, n_vocab) log p(word | topic).
+    doc_ids (numpy.ndarray): (n_tokens,) each token's doc.
+    columns (numpy.ndarray): (n_tokens,) each token's vocabulary column.
+    RETURNS (numpy.ndarray): float32 (n_tokens, n_topics), rows summing to 1.
+    """
+    if not len(doc_ids):
+        return numpy.zeros((0, topics.shape[1]), dtype="float32")
+    scores = numpy.log(numpy.maximum(topics[doc_ids], 1e-30)) + topic_log_probs[:, columns].T
+    scores -= scores.max(axis=1, keepdims=True)
+    probs = numpy.exp(scores)
+    return (probs / probs.sum(axis=1, keepdims=True)).astype("float32")
+
+
+def topic_runs(
+    doc_ids: numpy.ndarray, positions: numpy.ndarray, top: numpy.ndarray
+) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Merge adjacent tokens of one doc with the same top topic into runs.
+
+    doc_ids, positions, top (numpy.ndarray): (n_tokens,) each token's doc, index
+        in its doc and top topic, in token order.
+    RETURNS (Tuple[numpy.ndarray, ...]): each run's doc, start token, end token
+        (exclusive) and topic.
+    """
+    if not len(doc_ids):
+        empty = numpy.zeros((0,), dtype="int64")
+        return empty, empty, empty, empty
+    new_run = numpy.ones(len(doc_ids), dtype=bool)
+    new_run[1:] = (doc_ids[1:] != doc_ids[:-1]) | (positions[1:] != positions[:-1] + 1) | (top[1:] != top[:-1])
+    starts = numpy.flatnonzero(new_run)
+    ends = numpy.append(starts[1:], len(doc_ids)) - 1
+    return doc_ids[starts], positions[starts], positions[ends] + 1, top[starts]
