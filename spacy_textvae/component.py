@@ -22,7 +22,14 @@ from thinc.api import Config, Model, Optimizer
 from . import scorer  # noqa: F401  (registers the scorer)
 from .errors import NonFiniteBatchError, TextVAEError
 from .layers import VAEOutput, fit_prior, initialize_textvae, repair_prior, set_step_state, topic_log_probs
-from .layers.textvae_model import discard_update, get_topic_vocab, is_built, set_topic_vocab, weights_are_finite
+from .layers.textvae_model import (
+    discard_update,
+    get_topic_vocab,
+    is_built,
+    reset_encoder_cache,
+    set_topic_vocab,
+    weights_are_finite,
+)
 from .layers.torch_vae import get_module
 from .token_topics import token_topic_probs, topic_runs
 from .topic_words import check_ranking, check_weight, ranking_scores, top_words
@@ -326,6 +333,11 @@ class TextVAE(TrainablePipe):
         """RETURNS (str): How the mixture prior's means are held, "free" or
         "topics" (the model's `cluster_means` with "auto" resolved)."""
         return self.model.get_ref("vae").attrs["settings"].resolve_cluster_means(self.n_topics, self.n_clusters)
+
+    def clear_encoder_cache(self) -> None:
+        """Drop the pooled vectors of a frozen encoder kept since training began
+        in this process (they let a training run encode each doc once)."""
+        reset_encoder_cache(self.model)
 
     @property
     def torch_module(self) -> Any:
@@ -860,6 +872,7 @@ class TextVAE(TrainablePipe):
 
     def _load_parts(self, parts: Dict[str, Any]) -> None:
         self._topic_cache = None
+        reset_encoder_cache(self.model)
         checksum = self._load_cfg(parts["cfg"]) if "cfg" in parts else None
         if "model" in parts:
             self._load_model(parts["model"], checksum)

@@ -38,6 +38,13 @@ def has_listener(model: Model) -> bool:
     return any(getattr(node, "upstream_name", None) is not None for node in model.walk())
 
 
+def is_frozen(model: Model) -> bool:
+    """RETURNS (bool): whether a `with_grad_factor` layer's outputs never change
+    in training: a factor of 0 over a token-vector layer of the model's own
+    (not a listener, whose upstream may train)."""
+    return model.attrs["grad_factor"].value == 0.0 and not has_listener(model.layers[0])
+
+
 def init(model: Model, X=None, Y=None) -> Model:
     tok2vec = model.layers[0]
     tok2vec.initialize(X=X)
@@ -49,7 +56,7 @@ def init(model: Model, X=None, Y=None) -> Model:
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     tok2vec = model.layers[0]
     factor = model.attrs["grad_factor"].value
-    if is_train and factor == 0.0 and not has_listener(tok2vec):
+    if is_train and is_frozen(model):
         return tok2vec.predict(docs), lambda d_tokvecs: docs
     tokvecs, bp_tokvecs = tok2vec(docs, is_train)
 

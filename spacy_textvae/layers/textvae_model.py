@@ -3,6 +3,8 @@ words, both → the torch VAE. Self-contained: it owns its topic vocabulary and
 builds its torch module itself, and the functions here are how the component
 reaches it (initialisation, per-update state, prior maintenance, topic words).
 """
+import hashlib
+from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy
@@ -14,6 +16,8 @@ from thinc.types import Floats1d, Floats2d
 from ..errors import TextVAEError
 from ..vocab import TopicVocab
 from ..word_embeddings import cooccurrence_embeddings
+from .encoder_cache import EncoderCache
+from .grad_factor import is_frozen
 from .torch_vae import StepState, VAEOutput, build_module, get_module
 from .torch_vae import discard_update as undo_vae_step
 
@@ -55,15 +59,55 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEOutput, C
         chunks = [forward(model, docs[i : i + INFERENCE_CHUNK], False)[0] for i in range(0, len(docs), INFERENCE_CHUNK)]
         return VAEOutput.concatenate(chunks, model.ops.xp), lambda d_loss: docs
     tok2vec, pooling, bag_of_words, vae = model.layers
-    tokvecs, bp_tokvecs = tok2vec(docs, is_train)
-    pooled, bp_pooled = pooling(tokvecs, is_train)
+    cache = _encoder_cache(model, is_train)
+    if cache is not None:
+        # A frozen encoder gives the same vectors every epoch: encode each doc once.
+        pooled = cache.get(docs, lambda new: pooling.predict(tok2vec.predict(new)))
+        bp_encoder: Callable = lambda d_pooled: docs  # noqa: E731
+    else:
+        tokvecs, bp_tokvecs = tok2vec(docs, is_train)
+        pooled, bp_pooled = pooling(tokvecs, is_train)
+        bp_encoder = lambda d_pooled: bp_tokvecs(bp_pooled(d_pooled))  # noqa: E731
     counts, _ = bag_of_words(docs, is_train)
     output, bp_vae = vae((pooled, counts), is_train)
 
     def backprop(d_loss: Floats1d) -> List[Doc]:
-        return bp_tokvecs(bp_pooled(bp_vae(d_loss)))
+        return bp_encoder(bp_vae(d_loss))
 
     return output, backprop
+
+
+@dataclass
+class _CacheHolder:
+    """Holds the model's encoder cache (not serialised: it is rebuilt per run)."""
+
+    cache: Optional[EncoderCache] = None
+
+
+def _encoder_cache(model: Model, is_train: bool) -> Optional[EncoderCache]:
+    """The cache of pooled vectors to use for this pass, if any. Training with a
+    frozen encoder of the model's own makes it; inference reads and extends an
+    existing one (the dev docs a training run evaluates), in memory only."""
+    tok2vec = model.get_ref("tok2vec")
+    holder = model.attrs.setdefault("encoder_cache", _CacheHolder())
+    if not is_frozen(tok2vec):
+        return None
+    if holder.cache is None and is_train:
+        width = model.get_ref("pooling").get_dim("nO")
+        fingerprint = hashlib.blake2b(tok2vec.to_bytes(), digest_size=16).digest()
+        holder.cache = EncoderCache(fingerprint, width, model.ops.xp)
+    cache = holder.cache
+    if cache is not None and not is_train and (cache.on_disk or len(cache) * cache.width * 4 > cache.memory_limit):
+        return None
+    return cache
+
+
+def reset_encoder_cache(model: Model) -> None:
+    """Drop the model's encoder cache (after its weights were loaded or re-initialised)."""
+    holder = model.attrs.get("encoder_cache")
+    if holder is not None and holder.cache is not None:
+        holder.cache.close()
+        holder.cache = None
 
 
 def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
@@ -115,6 +159,7 @@ def initialize_textvae(model: Model, get_docs: Callable[[], Iterable[Doc]], samp
             raise TextVAEError(f"Set the model's {dim} (topics, clusters) before initialising it.")
     tok2vec, pooling = model.get_ref("tok2vec"), model.get_ref("pooling")
     vae = model.get_ref("vae")
+    reset_encoder_cache(model)
     tok2vec.initialize(X=sample)
     width = _token_vector_width(tok2vec, sample)
     pooling.set_dim("nI", width, force=True)
