@@ -1,6 +1,6 @@
 """Command-line steps of the spaCy project (`project.yml`): turn raw text into
 spaCy's binary corpora, evaluate a trained pipeline, print its topics, write
-the demo corpus, convert the 20 Newsgroups archive, and put a packaged
+its HTML report, write the demo corpus, convert the 20 Newsgroups archive, and put a packaged
 pipeline's wheel and the plugin's own wheel in one folder.
 
 The commands are also spaCy CLI commands, `python -m spacy textvae ...`: the
@@ -16,12 +16,14 @@ from wasabi import msg
 
 from ..errors import TextVAEError
 from .corpus import DEFAULT_SHARD_SIZE, preprocess_corpus
+from .html_report import DEFAULT_MAX_POINTS
 from .newsgroups import convert_20newsgroups
 from .reports import evaluate_pipeline, topic_report
 
 app = typer.Typer(
     name="textvae",
     help="spacy-textvae: preprocess raw text, evaluate a pipeline (every textvae score), print its topics, "
+    "write its HTML report, "
     "write the demo corpus, convert 20 Newsgroups, gather a packaged pipeline's wheels.",
     add_completion=False,
     no_args_is_help=True,
@@ -136,6 +138,39 @@ def topics_cli(
     msg.table(rows, header=header, divider=True, aligns=("r", "r", "l", "l"), max_col=200)
     if output is not None:
         _save_json(output, report, "topics")
+
+
+@app.command("report")
+def report_cli(
+    model: str = Arg(..., help="Trained pipeline directory (e.g. training/model-best) or package name"),
+    data_path: Path = Arg(..., help="Corpus to report on (.spacy file or folder), e.g. corpus/dev.spacy", exists=True),
+    output: Path = Arg(..., help="HTML file to write, e.g. metrics/report.html"),
+    component: Optional[str] = Opt(None, "--component", help="Name of the textvae component (default: the first)"),
+    top_n: int = Opt(10, "--top-n", "-n", help="Words per topic"),
+    max_points: int = Opt(DEFAULT_MAX_POINTS, "--max-points", help="Most documents on the map; above it the map shows a seeded random sample (and says so)"),
+    seed: int = Opt(0, "--seed", help="Seed of the map's sample"),
+    gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    batch_size: int = Opt(64, "--batch-size", help="Docs per batch"),
+) -> None:
+    """Write a self-contained HTML report (it opens offline and requests
+    nothing): each topic's top words as bars, its size and its most
+    representative docs; a map of the docs' latents coloured by cluster; the
+    topic-similarity heatmap; clusters against gold labels; the scores; and a
+    few docs with their topic words marked."""
+    from .html_report import write_report
+
+    _setup_gpu(gpu_id)
+    try:
+        report = write_report(
+            model, data_path, output, component=component or None, top_n=top_n, max_points=max_points,
+            seed=seed, batch_size=batch_size,
+        )
+    except TextVAEError as e:
+        _fail(e)
+        return
+    shown = len(report["map"]["points"])
+    sample = f" (a seeded sample of {shown} on the map)" if report["map"]["sampled"] else ""
+    msg.good(f"Saved the report on {report['n_docs']} docs{sample} to {output}")
 
 
 @app.command("demo-corpus")
