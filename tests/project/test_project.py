@@ -25,7 +25,7 @@ from spacy_textvae.project import cli, corpus, reports
 from spacy_textvae.project.demo_corpus import THEMES, write_demo_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ["preprocess", "train", "evaluate", "topics"]
+WORKFLOW = ["preprocess", "train", "evaluate", "topics", "report"]
 
 
 @pytest.fixture(scope="module")
