@@ -1,9 +1,7 @@
 """The `textvae` pipeline component. It never touches torch: the model's own
 functions (`spacy_textvae.layers`) initialise it, fit its prior and read its
 topic words."""
-import hashlib
 import logging
-from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -14,7 +12,7 @@ from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
@@ -31,7 +29,10 @@ from .layers.textvae_model import (
     weights_are_finite,
 )
 from .layers.torch_vae import get_module
-from .token_topics import token_topic_probs, topic_runs
+from .extensions import DOC_EXTENSIONS, TOKEN_EXTENSION, install_extensions, resolve_extension_prefix, token_topics_key
+from .metrics import elbo_perplexity
+from .saved_state import check_model_bytes, read_saved_cfg, saved_cfg
+from .token_topics import annotate_token_topics
 from .topic_words import check_ranking, check_weight, ranking_scores, top_words
 from .vocab import TopicVocab
 
@@ -67,7 +68,6 @@ subword_features = true
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
-EXTENSIONS = ("latent", "topics", "cluster", "cluster_probs")
 # What to check when a batch is skipped, by what was not finite.
 _NON_FINITE_HINTS = {
     "token vectors": "Check the upstream token vectors (static vectors or tok2vec) for NaN or inf.",
@@ -78,64 +78,9 @@ _NON_FINITE_HINTS = {
 PRIOR_REPAIR_EVERY = 50
 
 
-def _perplexity(terms: numpy.ndarray) -> Tuple[Optional[float], int]:
-    """exp(Σ negative ELBO / Σ topic words) over the docs that hold topic words.
-
-    terms (numpy.ndarray): (n_docs, 2) negative ELBO and topic-word count per doc.
-    RETURNS (Tuple[Optional[float], int]): The perplexity (None without topic
-        words) and how many docs held none.
-    """
-    has_words = terms[:, 1] > 0
-    n_empty = int((~has_words).sum())
-    if not has_words.any():
-        return None, n_empty
-    per_word = terms[has_words, 0].sum() / terms[has_words, 1].sum()
-    return float(numpy.exp(min(per_word, 700.0))), n_empty
-
-
-def install_extensions(prefix: str = "") -> None:
-    """Register `Doc._.{prefix}latent`, `._.{prefix}topics`, `._.{prefix}cluster`,
-    `._.{prefix}cluster_probs` and `Token._.{prefix}topic_probs` (idempotent:
-    safe in worker processes and after unpickling).
-
-    prefix (str): Prefix of the extension names.
-    """
-    for name in EXTENSIONS:
-        if not Doc.has_extension(prefix + name):
-            Doc.set_extension(prefix + name, default=None)
-    if not Token.has_extension(prefix + "topic_probs"):
-        Token.set_extension(prefix + "topic_probs", getter=partial(_token_topic_probs, _token_topics_key(prefix)))
-
-
-def _token_topics_key(prefix: str) -> Tuple[str, str]:
-    return ("textvae.token_topics", prefix)
-
-
-def _token_topic_probs(key: Tuple[str, str], token: Token) -> Optional[numpy.ndarray]:
-    """p(topic | word, doc) of a topic-vocabulary token, as annotated; None for other tokens."""
-    stored = token.doc.user_data.get(key)
-    if stored is None:
-        return None
-    positions, probs = stored
-    i = int(numpy.searchsorted(positions, token.i))
-    if i < len(positions) and positions[i] == token.i:
-        return numpy.asarray(probs[i], dtype="float32")
-    return None
-
-
-def resolve_extension_prefix(nlp: Language, name: str, extension_prefix: Optional[str]) -> str:
-    """The prefix of a component's extension names: `extension_prefix` when
-    given; else "" for the first textvae component created in `nlp`, and
-    "<name>_" for any later one, so two components never overwrite each other."""
-    if extension_prefix is not None:
-        return str(extension_prefix)
-    others = [pipe for pipe_name, pipe in nlp.components if isinstance(pipe, TextVAE) and pipe_name != name]
-    return f"{name}_" if others else ""
-
-
 @Language.factory(
     "textvae",
-    assigns=[f"doc._.{name}" for name in EXTENSIONS] + ["token._.topic_probs", "doc.spans"],
+    assigns=[f"doc._.{name}" for name in DOC_EXTENSIONS] + [f"token._.{TOKEN_EXTENSION}", "doc.spans"],
     default_config={
         "model": DEFAULT_MODEL,
         "n_topics": 20,
@@ -298,7 +243,7 @@ class TextVAE(TrainablePipe):
         self.extension_prefix = extension_prefix
         # The config's attribute, to check a loaded vocabulary against.
         self.vocab_attr = topic_vocab.attr
-        self.extension_names = {name_: extension_prefix + name_ for name_ in EXTENSIONS}
+        self.extension_names = {name_: extension_prefix + name_ for name_ in DOC_EXTENSIONS}
         # The model owns the vocabulary (it is saved with the weights).
         set_topic_vocab(model, topic_vocab)
         install_extensions(extension_prefix)
@@ -407,26 +352,11 @@ class TextVAE(TrainablePipe):
             doc.user_data[key] = (float(elbo[i, 0]), float(elbo[i, 1]))
 
     def _set_token_topics(self, docs: List[Doc], topics: numpy.ndarray) -> None:
-        """Attribute each topic-vocabulary word to a topic: p(k | w, d) ∝ θ_dk · p(w | k),
-        stored compactly (token positions and float16 probabilities in
-        `doc.user_data`, read by `token._.topic_probs`), and one span per run of
-        adjacent words with the same top topic in `doc.spans[name]`."""
+        """Each topic-vocabulary word's topics, p(k | w, d) ∝ θ_dk · p(w | k), read by
+        `token._.topic_probs`, and `doc.spans[name]` (see `token_topics`)."""
         log_probs, labels = self._topic_view()
-        doc_ids, positions, cols = self.topic_vocab.token_columns(docs)
-        token_probs = token_topic_probs(topics, log_probs, doc_ids, cols)
-        top = token_probs.argmax(axis=1) if len(token_probs) else numpy.zeros((0,), dtype="int64")
-        run_docs, run_starts, run_ends, run_topics = topic_runs(doc_ids, positions, top)
-        bounds = numpy.searchsorted(doc_ids, numpy.arange(len(docs) + 1))
-        run_bounds = numpy.searchsorted(run_docs, numpy.arange(len(docs) + 1))
-        key = _token_topics_key(self.extension_prefix)
-        for i, doc in enumerate(docs):
-            a, b = bounds[i], bounds[i + 1]
-            doc.user_data[key] = (positions[a:b].astype("int32"), token_probs[a:b].astype("float16"))
-            r = slice(run_bounds[i], run_bounds[i + 1])
-            doc.spans[self.name] = [
-                Span(doc, int(start), int(end), label=labels[int(k)])
-                for start, end, k in zip(run_starts[r], run_ends[r], run_topics[r])
-            ]
+        key = token_topics_key(self.extension_prefix)
+        annotate_token_topics(docs, topics, log_probs, labels, self.topic_vocab, key, self.name)
 
     def _topic_view(self) -> Tuple[numpy.ndarray, List[str]]:
         """log p(word | topic) and the topic labels, computed once per model
@@ -723,7 +653,7 @@ class TextVAE(TrainablePipe):
         batch_size (int): Docs per forward pass.
         RETURNS (Optional[float]): The perplexity; None if no doc holds topic words.
         """
-        return _perplexity(self._elbo_terms(docs, batch_size))[0]
+        return elbo_perplexity(self._elbo_terms(docs, batch_size))[0]
 
     def _elbo_terms(self, docs: Sequence[Doc], batch_size: int = 256) -> numpy.ndarray:
         """RETURNS (numpy.ndarray): (n_docs, 2) float64 negative ELBO and topic-word count per doc."""
@@ -749,35 +679,15 @@ class TextVAE(TrainablePipe):
             terms = numpy.asarray([doc.user_data[key] for doc in docs], dtype="float64").reshape(-1, 2)
         else:
             terms = self._elbo_terms(docs)
-        return _perplexity(terms)
+        return elbo_perplexity(terms)
 
     # -- serialisation ----------------------------------------------------------
 
-    def _load_cfg(self, saved: Any) -> Optional[str]:
-        """Take the learned state from a saved cfg. RETURNS (Optional[str]): the
-        checksum of the model it was saved with."""
-        try:
-            step, fitted, checksum = saved["step"], saved["prior_fitted"], saved["model_sha256"]
-            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-                raise ValueError(f"step = {step!r}")
-            if not isinstance(fitted, bool) or not isinstance(checksum, str):
-                raise ValueError(f"prior_fitted = {fitted!r}, model_sha256 = {checksum!r}")
-        except (KeyError, TypeError, ValueError) as e:
-            raise TextVAEError(
-                f"The saved state ('cfg') of the '{self.name}' component is damaged or from another "
-                f"version ({type(e).__name__}: {e}). Re-train or re-save the pipeline."
-            ) from e
-        self.cfg = {"step": step, "prior_fitted": fitted}
-        return checksum
-
     def _load_model(self, data: bytes, checksum: Optional[str]) -> None:
         """Load the model from its bytes, after checking them against the
-        checksum saved beside them (silent corruption changes outputs)."""
-        if checksum is not None and hashlib.sha256(data).hexdigest() != checksum:
-            raise TextVAEError(
-                f"The saved '{self.name}' model does not match its checksum: the file was changed or "
-                "damaged after it was saved. Save the pipeline again from the trained one, or re-train."
-            )
+        checksum saved beside them."""
+        if checksum is not None:
+            check_model_bytes(data, checksum, self.name)
         try:
             self.model.from_bytes(data)
         except TextVAEError:
@@ -829,7 +739,7 @@ class TextVAE(TrainablePipe):
         """The cfg to save (learned state and the model's checksum) and the model's bytes."""
         self._require_finite_weights()
         model_bytes = self.model.to_bytes()
-        return {**self.cfg, "model_sha256": hashlib.sha256(model_bytes).hexdigest()}, model_bytes
+        return saved_cfg(self.cfg, model_bytes), model_bytes
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         """Serialise the component (learned state, the model with its topic
@@ -873,7 +783,9 @@ class TextVAE(TrainablePipe):
     def _load_parts(self, parts: Dict[str, Any]) -> None:
         self._topic_cache = None
         reset_encoder_cache(self.model)
-        checksum = self._load_cfg(parts["cfg"]) if "cfg" in parts else None
+        checksum = None
+        if "cfg" in parts:
+            self.cfg, checksum = read_saved_cfg(parts["cfg"], self.name)
         if "model" in parts:
             self._load_model(parts["model"], checksum)
 

@@ -11,7 +11,7 @@ Only numpy and scipy: no spaCy, no torch. The spaCy scorer built on these is
 in `spacy_textvae.scorer`.
 """
 from itertools import chain, repeat
-from typing import Dict, Hashable, Iterable, List, Sequence, Tuple
+from typing import Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import scipy.sparse
@@ -364,3 +364,21 @@ def cluster_scores(pred: Sequence[int], gold: Sequence[Hashable]) -> Dict[str, f
             normalizer = (_entropy(class_sizes) + _entropy(cluster_sizes)) / 2.0
             nmi = float(mi / normalizer)
     return {"nmi": nmi, "ari": float(ari), "purity": purity}
+
+
+def elbo_perplexity(terms: numpy.ndarray) -> Tuple[Optional[float], int]:
+    """exp(Σ negative ELBO / Σ topic words) over the docs that hold topic words:
+    an upper bound on the perplexity of their bags of words. Docs without topic
+    words have nothing to reconstruct; they are counted, not averaged in.
+
+    terms (numpy.ndarray): (n_docs, 2) negative ELBO and topic-word count per doc.
+    RETURNS (Tuple[Optional[float], int]): The perplexity (None without topic
+        words) and how many docs held none.
+    """
+    terms = numpy.asarray(terms, dtype="float64").reshape(-1, 2)
+    has_words = terms[:, 1] > 0
+    n_empty = int((~has_words).sum())
+    if not has_words.any():
+        return None, n_empty
+    per_word = terms[has_words, 0].sum() / terms[has_words, 1].sum()
+    return float(numpy.exp(min(per_word, 700.0))), n_empty

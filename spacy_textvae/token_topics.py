@@ -1,12 +1,15 @@
 """Topics of single words: which topic explains each topic-vocabulary word of a
-document, given the document's topic proportions. Numpy only.
+document, given the document's topic proportions.
 
 p(k | w, d) ∝ θ_dk · p(w | k): the posterior of the topic that generated word w
 in document d under a mixture of the topics' word distributions.
 """
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy
+from spacy.tokens import Doc, Span
+
+from .vocab import TopicVocab
 
 
 def token_topic_probs(
@@ -46,3 +49,36 @@ def topic_runs(
     starts = numpy.flatnonzero(new_run)
     ends = numpy.append(starts[1:], len(doc_ids)) - 1
     return doc_ids[starts], positions[starts], positions[ends] + 1, top[starts]
+
+
+def annotate_token_topics(
+    docs: List[Doc],
+    topics: numpy.ndarray,
+    topic_log_probs: numpy.ndarray,
+    labels: List[str],
+    vocab: TopicVocab,
+    user_data_key: Tuple[str, str],
+    spans_key: str,
+) -> None:
+    """Attribute each topic-vocabulary word of the docs to the topics, kept
+    compactly (token positions and float16 probabilities in
+    `doc.user_data[user_data_key]`), and put one span per run of adjacent words
+    with the same top topic in `doc.spans[spans_key]`, labelled `labels[k]`.
+
+    topics (numpy.ndarray): (n_docs, n_topics) the docs' topic proportions.
+    topic_log_probs (numpy.ndarray): (n_topics, n_vocab) log p(word | topic).
+    """
+    doc_ids, positions, cols = vocab.token_columns(docs)
+    probs = token_topic_probs(topics, topic_log_probs, doc_ids, cols)
+    top = probs.argmax(axis=1) if len(probs) else numpy.zeros((0,), dtype="int64")
+    run_docs, run_starts, run_ends, run_topics = topic_runs(doc_ids, positions, top)
+    bounds = numpy.searchsorted(doc_ids, numpy.arange(len(docs) + 1))
+    run_bounds = numpy.searchsorted(run_docs, numpy.arange(len(docs) + 1))
+    for i, doc in enumerate(docs):
+        a, b = bounds[i], bounds[i + 1]
+        doc.user_data[user_data_key] = (positions[a:b].astype("int32"), probs[a:b].astype("float16"))
+        r = slice(run_bounds[i], run_bounds[i + 1])
+        doc.spans[spans_key] = [
+            Span(doc, int(start), int(end), label=labels[int(k)])
+            for start, end, k in zip(run_starts[r], run_ends[r], run_topics[r])
+        ]

@@ -267,3 +267,15 @@ def test_cluster_scores_bad_input():
         cluster_scores([0, 1], ["a"])
     assert isinstance(err.value, TextVAEError)
     assert "pred has 2 items and gold 1" in str(err.value)
+
+
+def test_elbo_perplexity_leaves_docs_without_words_out():
+    import numpy as np
+
+    from spacy_textvae.metrics import elbo_perplexity
+
+    terms = np.asarray([[20.0, 10.0], [30.0, 5.0], [4.0, 0.0]])
+    perplexity, n_empty = elbo_perplexity(terms)
+    assert n_empty == 1 and perplexity == pytest.approx(np.exp(50.0 / 15.0))
+    assert elbo_perplexity(terms[2:]) == (None, 1)
+    assert elbo_perplexity(np.zeros((0, 2))) == (None, 0)
