@@ -57,8 +57,8 @@ textvae_diversity = 0.5
 """
 
 
-def test_spacy_train(tmp_path):
-    texts, labels = make_corpus(n_per_theme=12)
+def train_command(tmp_path, texts, *overrides):
+    """Write train/dev corpora and the filled config; RETURNS the `spacy train` command."""
     nlp = spacy.blank("en")
     for name, chunk in (("train", texts[:30]), ("dev", texts[30:])):
         DocBin(docs=[nlp.make_doc(t) for t in chunk]).to_disk(tmp_path / f"{name}.spacy")
@@ -67,14 +67,19 @@ def test_spacy_train(tmp_path):
     fill = [sys.executable, "-m", "spacy", "init", "fill-config", str(tmp_path / "partial.cfg"),
             str(tmp_path / "config.cfg")]
     assert subprocess.run(fill, capture_output=True, timeout=120).returncode == 0
-    cmd = [
+    return [
         sys.executable, "-m", "spacy", "train", str(tmp_path / "config.cfg"),
         "--output", str(tmp_path / "out"),
         "--paths.train", str(tmp_path / "train.spacy"),
         "--paths.dev", str(tmp_path / "dev.spacy"),
         "--training.max_steps", "20",
-        "--components.textvae.n_topics", "5",
+        *overrides,
     ]
+
+
+def test_spacy_train(tmp_path):
+    texts, labels = make_corpus(n_per_theme=12)
+    cmd = train_command(tmp_path, texts, "--components.textvae.n_topics", "5")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     # The score columns spacy train prints come from the component's scorer.
@@ -93,23 +98,8 @@ def test_spacy_train_never_saves_a_diverged_model(tmp_path):
     """An optimizer step that makes the weights non-finite stops `spacy train`
     with a message saying so, and no model with NaN is written."""
     texts, _ = make_corpus(n_per_theme=12)
-    nlp = spacy.blank("en")
-    for name, chunk in (("train", texts[:30]), ("dev", texts[30:])):
-        DocBin(docs=[nlp.make_doc(t) for t in chunk]).to_disk(tmp_path / f"{name}.spacy")
-    (tmp_path / "partial.cfg").write_text(CONFIG, encoding="utf8")
-    fill = [sys.executable, "-m", "spacy", "init", "fill-config", str(tmp_path / "partial.cfg"),
-            str(tmp_path / "config.cfg")]
-    assert subprocess.run(fill, capture_output=True, timeout=120).returncode == 0
-    cmd = [
-        sys.executable, "-m", "spacy", "train", str(tmp_path / "config.cfg"),
-        "--output", str(tmp_path / "out"),
-        "--paths.train", str(tmp_path / "train.spacy"),
-        "--paths.dev", str(tmp_path / "dev.spacy"),
-        "--training.max_steps", "20",
-        # Adam's steps are about learn_rate in size: this one overflows float32.
-        "--training.optimizer.learn_rate", "1e39",
-        "--training.optimizer.grad_clip", "0",
-    ]
+    # Adam's steps are about learn_rate in size: this one overflows float32.
+    cmd = train_command(tmp_path, texts, "--training.optimizer.learn_rate", "1e39", "--training.optimizer.grad_clip", "0")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert "Training diverged" in " ".join((out.stdout + out.stderr).split())
