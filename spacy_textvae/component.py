@@ -19,17 +19,18 @@ from thinc.api import Config, Model, Optimizer
 
 from . import scorer  # noqa: F401  (registers the scorer)
 from .errors import NonFiniteBatchError, TextVAEError
+from .extensions import DOC_EXTENSIONS, TOKEN_EXTENSION, install_extensions, resolve_extension_prefix, token_topics_key
 from .layers import VAEOutput, fit_prior, initialize_textvae, repair_prior, set_step_state, topic_log_probs
 from .layers.textvae_model import (
     discard_update,
     get_topic_vocab,
     is_built,
     reset_encoder_cache,
+    resolved_cluster_means,
     set_topic_vocab,
     weights_are_finite,
 )
 from .layers.torch_vae import get_module
-from .extensions import DOC_EXTENSIONS, TOKEN_EXTENSION, install_extensions, resolve_extension_prefix, token_topics_key
 from .metrics import elbo_perplexity
 from .saved_state import check_model_bytes, read_saved_cfg, saved_cfg
 from .token_topics import annotate_token_topics
@@ -227,7 +228,7 @@ class TextVAE(TrainablePipe):
         if prior_fit_step is not None and prior_fit_step < 0:
             raise TextVAEError(f"prior_fit_step must be >= 0 or null, not {prior_fit_step}.")
         # Fails early for "topics" means without one cluster per topic.
-        model.get_ref("vae").attrs["settings"].resolve_cluster_means(n_topics, n_clusters)
+        resolved_cluster_means(model, n_topics, n_clusters)
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -277,7 +278,7 @@ class TextVAE(TrainablePipe):
     def cluster_means(self) -> str:
         """RETURNS (str): How the mixture prior's means are held, "free" or
         "topics" (the model's `cluster_means` with "auto" resolved)."""
-        return self.model.get_ref("vae").attrs["settings"].resolve_cluster_means(self.n_topics, self.n_clusters)
+        return resolved_cluster_means(self.model, self.n_topics, self.n_clusters)
 
     def clear_encoder_cache(self) -> None:
         """Drop the pooled vectors of a frozen encoder kept since training began

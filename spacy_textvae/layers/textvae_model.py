@@ -189,6 +189,12 @@ def _token_vector_width(tok2vec: Model, sample: List[Doc]) -> int:
     return int(vectors[0].shape[1])
 
 
+def resolved_cluster_means(model: Model, n_topics: int, n_clusters: int) -> str:
+    """RETURNS (str): "free" or "topics": the model's `cluster_means` for these
+    sizes (raises for "topics" without one cluster per topic)."""
+    return model.get_ref("vae").attrs["settings"].resolve_cluster_means(n_topics, n_clusters)
+
+
 def set_step_state(model: Model, *, kl_weight: float, cluster_temperature: float) -> None:
     """Set the per-update training state the VAE reads in its next updates.
 
