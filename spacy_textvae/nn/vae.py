@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .batch_norm import MaybeBatchNorm
 from .decoders import Decoder, EmbeddingTopicWords, LinearTopicWords
 from .encoder import Encoder
 from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior
@@ -131,9 +132,15 @@ class TextVAEModule(nn.Module):
     @torch.no_grad()
     def snapshot(self) -> Dict[str, Any]:
         """RETURNS (Dict[str, Any]): copies of the state a training forward pass
-        changes besides the parameters (buffers: batch-norm statistics, the
-        latent buffer), for `restore`."""
-        return {"buffers": {k: v.clone() for k, v in self.named_buffers()}, "buffer_count": self.buffer_count}
+        changes besides the parameters (the batch-norm statistics and the latent
+        buffer; the fixed buffers, such as the word embeddings, are left out), for
+        `restore`."""
+        changing = {"latent_buffer"} | {
+            f"{name}.{buf}" for name, m in self.named_modules() if isinstance(m, MaybeBatchNorm)
+            for buf, _ in m.named_buffers(recurse=False)
+        }
+        buffers = {k: v.clone() for k, v in self.named_buffers() if k in changing}
+        return {"buffers": buffers, "buffer_count": self.buffer_count}
 
     @torch.no_grad()
     def restore(self, snapshot: Dict[str, Any]) -> None:
