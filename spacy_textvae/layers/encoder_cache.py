@@ -1,9 +1,10 @@
 """A cache of pooled token vectors from a frozen encoder, so that a training
 run encodes each document once instead of once per epoch.
 
-Entries are keyed by the document (its text and token boundaries) and by the
-encoder (a fingerprint of its weights taken when the cache is made), so a
-changed document or encoder never reads a stale entry. The vectors stay in
+Entries are keyed by the document (its text and token boundaries), so a
+changed document never reads a stale entry; a cache belongs to one model and
+is dropped whenever that model's weights are initialised or loaded, and a
+frozen encoder's weights do not change in between. The vectors stay in
 memory up to `MEMORY_LIMIT` bytes; beyond that, on the CPU, they move to a
 memory-mapped file in a temporary directory that is removed with the cache.
 """
@@ -33,14 +34,12 @@ def doc_key(doc: Doc) -> bytes:
 class EncoderCache:
     """Pooled vectors by document, for one encoder.
 
-    fingerprint (bytes): Identifies the encoder's weights.
     width (int): Width of the pooled vectors.
     xp (Any): numpy or cupy: where the vectors live (cupy: device memory, no spill).
     memory_limit (int): Bytes kept in memory before spilling to disk (numpy only).
     """
 
-    def __init__(self, fingerprint: bytes, width: int, xp: Any, memory_limit: int = MEMORY_LIMIT) -> None:
-        self.fingerprint = fingerprint
+    def __init__(self, width: int, xp: Any, memory_limit: int = MEMORY_LIMIT) -> None:
         self.width = int(width)
         self.xp = xp
         self.memory_limit = int(memory_limit)

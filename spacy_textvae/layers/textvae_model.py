@@ -3,7 +3,6 @@ words, both → the torch VAE. Self-contained: it owns its topic vocabulary and
 builds its torch module itself, and the functions here are how the component
 reaches it (initialisation, per-update state, prior maintenance, topic words).
 """
-import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Tuple
 
@@ -93,9 +92,7 @@ def _encoder_cache(model: Model, is_train: bool) -> Optional[EncoderCache]:
     if not is_frozen(tok2vec):
         return None
     if holder.cache is None and is_train:
-        width = model.get_ref("pooling").get_dim("nO")
-        fingerprint = hashlib.blake2b(tok2vec.to_bytes(), digest_size=16).digest()
-        holder.cache = EncoderCache(fingerprint, width, model.ops.xp)
+        holder.cache = EncoderCache(model.get_ref("pooling").get_dim("nO"), model.ops.xp)
     cache = holder.cache
     if cache is not None and not is_train and (cache.on_disk or len(cache) * cache.width * 4 > cache.memory_limit):
         return None

@@ -89,7 +89,7 @@ def test_the_cache_spills_to_a_memory_mapped_file():
         calls.append(len(batch))
         return numpy.asarray([[float(len(d.text)), float(hash(d.text) % 97)] for d in batch], dtype="float32")
 
-    cache = EncoderCache(b"enc", width=2, xp=numpy, memory_limit=64 * 2 * 4)
+    cache = EncoderCache(width=2, xp=numpy, memory_limit=64 * 2 * 4)
     first = cache.get(docs[:100], encode)
     assert cache.on_disk
     again = cache.get(docs[:150] + docs[:5], encode)
