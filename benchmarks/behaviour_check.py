@@ -35,7 +35,7 @@ def run(kind: str, out: str, ng20: str, n: int, epochs: int) -> None:
     texts = _texts(kind, ng20, n)
     spacy.util.fix_random_seed(0)
     nlp = spacy.blank("en")
-    nlp.add_pipe("textvae", config={"n_topics": 8, "n_clusters": 8, "kl_warmup_steps": 40})
+    nlp.add_pipe("textvae", config={"n_topics": 8, "n_clusters": 8, "kl_warmup_epochs": 3.0})
     examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
     optimizer = nlp.initialize(lambda: examples)
     rng = random.Random(0)

@@ -8,7 +8,7 @@ test split after training on the train split (NMI / ARI / purity of
     OMP_NUM_THREADS=1 python -m benchmarks.run_textvae topics --k 20 50 --epochs 60
     OMP_NUM_THREADS=1 python -m benchmarks.run_textvae clusters --epochs 20
     # overrides (JSON):  --model '{"decoder_batchnorm": false}'
-    #                    --component '{"kl_warmup_steps": 1000}'
+    #                    --component '{"kl_warmup_epochs": 6.0}'
     #                    --tok2vec '{"width": 16, "depth": 1}'
     # The benchmark uses a tiny frozen tok2vec (the default one is ~15x slower
     # per epoch on a CPU):

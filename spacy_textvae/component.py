@@ -72,7 +72,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 # What to check when a batch is skipped, by what was not finite.
 _NON_FINITE_HINTS = {
     "token vectors": "Check the upstream token vectors (static vectors or tok2vec) for NaN or inf.",
-    "loss": "If this repeats, lower [training.optimizer] learn_rate or raise kl_warmup_steps.",
+    "loss": "If this repeats, lower [training.optimizer] learn_rate or raise kl_warmup_epochs.",
     "gradients": "If this repeats, lower [training.optimizer] learn_rate or set grad_clip.",
 }
 # How often (in updates) mixture components that explain no documents are re-seeded.
@@ -86,8 +86,8 @@ PRIOR_REPAIR_EVERY = 50
         "model": DEFAULT_MODEL,
         "n_topics": 20,
         "n_clusters": 20,
-        "kl_warmup_steps": 500,
-        "prior_fit_step": None,
+        "kl_warmup_epochs": 3.0,
+        "prior_fit_epochs": None,
         "cluster_temperature": 0.1,
         "vocab_attr": "LOWER",
         "min_df": 2,
@@ -117,8 +117,8 @@ def make_textvae(
     model: Model[List[Doc], VAEOutput],
     n_topics: int,
     n_clusters: int,
-    kl_warmup_steps: int,
-    prior_fit_step: Optional[int],
+    kl_warmup_epochs: float,
+    prior_fit_epochs: Optional[float],
     cluster_temperature: float,
     vocab_attr: str,
     min_df: float,
@@ -139,8 +139,8 @@ def make_textvae(
         name,
         n_topics=n_topics,
         n_clusters=n_clusters,
-        kl_warmup_steps=kl_warmup_steps,
-        prior_fit_step=prior_fit_step,
+        kl_warmup_epochs=kl_warmup_epochs,
+        prior_fit_epochs=prior_fit_epochs,
         cluster_temperature=cluster_temperature,
         topic_vocab=TopicVocab(
             attr=vocab_attr,
@@ -175,9 +175,12 @@ class TextVAE(TrainablePipe):
     name (str): The component's name.
     n_topics (int): Number of topics (and latent dimensions).
     n_clusters (int): Number of clusters (components of the mixture prior).
-    kl_warmup_steps (int): Updates over which the KL weight rises linearly from 0 to 1.
-    prior_fit_step (Optional[int]): Update at which the mixture prior is fitted
-        to the posterior means seen so far (None: half of kl_warmup_steps).
+    kl_warmup_epochs (float): Passes over the training docs during which the
+        KL weight rises linearly from 0 to 1. Counted in documents seen, so the
+        schedule scales with the corpus and not with the batch size.
+    prior_fit_epochs (Optional[float]): Passes over the training docs after
+        which the mixture prior is fitted to the posterior means seen so far
+        (None: half of kl_warmup_epochs).
     cluster_temperature (float): In (0, 1]. In training, documents are assigned
         to clusters by softmax(log p(c, z) / T) instead of the exact p(c | z):
         T < 1 sharpens the assignment, which keeps the mixture's means apart.
@@ -201,8 +204,8 @@ class TextVAE(TrainablePipe):
         *,
         n_topics: int,
         n_clusters: int,
-        kl_warmup_steps: int,
-        prior_fit_step: Optional[int],
+        kl_warmup_epochs: float,
+        prior_fit_epochs: Optional[float],
         cluster_temperature: float,
         topic_vocab: TopicVocab,
         topic_word_ranking: str,
@@ -223,10 +226,15 @@ class TextVAE(TrainablePipe):
                 f"cluster_temperature must be in (0, 1], not {cluster_temperature}. "
                 f"Set [components.{name}] cluster_temperature."
             )
-        if kl_warmup_steps < 0:
-            raise TextVAEError(f"kl_warmup_steps must be >= 0, not {kl_warmup_steps}.")
-        if prior_fit_step is not None and prior_fit_step < 0:
-            raise TextVAEError(f"prior_fit_step must be >= 0 or null, not {prior_fit_step}.")
+        if not kl_warmup_epochs >= 0:
+            raise TextVAEError(
+                f"kl_warmup_epochs must be >= 0, not {kl_warmup_epochs}. Set [components.{name}] kl_warmup_epochs."
+            )
+        if prior_fit_epochs is not None and not prior_fit_epochs >= 0:
+            raise TextVAEError(
+                f"prior_fit_epochs must be >= 0 or null, not {prior_fit_epochs}. "
+                f"Set [components.{name}] prior_fit_epochs."
+            )
         # Fails early for "topics" means without one cluster per topic.
         resolved_cluster_means(model, n_topics, n_clusters)
         self.vocab = vocab
@@ -235,8 +243,8 @@ class TextVAE(TrainablePipe):
         self.scorer = scorer
         self.n_topics = int(n_topics)
         self.n_clusters = int(n_clusters)
-        self.kl_warmup_steps = int(kl_warmup_steps)
-        self.prior_fit_step = None if prior_fit_step is None else int(prior_fit_step)
+        self.kl_warmup_epochs = float(kl_warmup_epochs)
+        self.prior_fit_epochs = None if prior_fit_epochs is None else float(prior_fit_epochs)
         self.cluster_temperature = float(cluster_temperature)
         self.topic_word_ranking = topic_word_ranking
         self.topic_word_exclusivity = float(topic_word_exclusivity)
@@ -252,7 +260,7 @@ class TextVAE(TrainablePipe):
         self._warned_unfitted = False
         self._topic_cache: Optional[Tuple[Any, numpy.ndarray, List[str]]] = None
         # Learned state only: the settings above always come from the config.
-        self.cfg: Dict[str, Any] = {"step": 0, "prior_fitted": False}
+        self.cfg: Dict[str, Any] = {"step": 0, "docs_seen": 0, "prior_fitted": False}
 
     # -- state ------------------------------------------------------------------
 
@@ -291,12 +299,19 @@ class TextVAE(TrainablePipe):
         self._require_initialized()
         return get_module(self.model.get_ref("vae"))
 
-    def _kl_weight(self, step: int) -> float:
-        warmup = self.kl_warmup_steps
-        return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
+    @property
+    def epochs_seen(self) -> float:
+        """RETURNS (float): Documents trained on, in passes over the training
+        corpus (the docs the topic vocabulary was built from)."""
+        return self.cfg["docs_seen"] / max(self.topic_vocab.n_docs, 1)
 
-    def _prior_fit_step(self) -> int:
-        return self.prior_fit_step if self.prior_fit_step is not None else self.kl_warmup_steps // 2
+    def _kl_weight(self, epochs: float) -> float:
+        warmup = self.kl_warmup_epochs
+        return 1.0 if warmup <= 0 else min(1.0, epochs / warmup)
+
+    @property
+    def _prior_fit_epochs(self) -> float:
+        return self.prior_fit_epochs if self.prior_fit_epochs is not None else self.kl_warmup_epochs / 2
 
     # -- inference --------------------------------------------------------------
 
@@ -388,9 +403,9 @@ class TextVAE(TrainablePipe):
         if not self._warned_unfitted:
             self._warned_unfitted = True
             logger.warning(
-                "textvae: the '%s' component's mixture prior is not fitted yet (it is fitted at "
-                "update %d; this model has had %d), so clusters follow the dominant topic until then.",
-                self.name, self._prior_fit_step(), self.cfg["step"],
+                "textvae: the '%s' component's mixture prior is not fitted yet (it is fitted after "
+                "%.2f epochs; this model has had %.2f), so clusters follow the dominant topic until then.",
+                self.name, self._prior_fit_epochs, self.epochs_seen,
             )
         k, c = self.n_topics, self.n_clusters
         fold = numpy.zeros((k, c), dtype="float32")
@@ -423,7 +438,7 @@ class TextVAE(TrainablePipe):
         self.model.set_dim("nC", self.n_clusters, force=True)
         sample = [eg.reference for eg in islice(get_examples(), 8)]
         initialize_textvae(self.model, lambda: (eg.reference for eg in get_examples()), sample)
-        self.cfg.update({"step": 0, "prior_fitted": False})
+        self.cfg.update({"step": 0, "docs_seen": 0, "prior_fitted": False})
         logger.info(
             "textvae: %d topic words from %d docs, token vectors of width %d",
             len(self.topic_vocab),
@@ -457,8 +472,10 @@ class TextVAE(TrainablePipe):
         if not docs:
             return losses
         self._require_initialized()
+        # The weight after this batch, so that the first batch is not KL-free.
+        epochs_after = (self.cfg["docs_seen"] + len(docs)) / max(self.topic_vocab.n_docs, 1)
         set_step_state(
-            self.model, kl_weight=self._kl_weight(self.cfg["step"]), cluster_temperature=self.cluster_temperature
+            self.model, kl_weight=self._kl_weight(epochs_after), cluster_temperature=self.cluster_temperature
         )
         try:
             output, backprop = self.model.begin_update(docs)
@@ -478,6 +495,7 @@ class TextVAE(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         self.cfg["step"] += 1
+        self.cfg["docs_seen"] += len(docs)
         self._maintain_prior()
         return losses
 
@@ -497,7 +515,7 @@ class TextVAE(TrainablePipe):
                 f"Training diverged at step {self.cfg['step']}: the optimizer step made the "
                 "weights non-finite, so training stops here (nothing is saved from this "
                 "state). Lower [training.optimizer] learn_rate, set grad_clip, or raise "
-                "kl_warmup_steps."
+                "kl_warmup_epochs."
             )
 
     def get_loss(self, examples: Iterable[Example], output: VAEOutput) -> Tuple[float, Any]:
@@ -518,9 +536,12 @@ class TextVAE(TrainablePipe):
     def _maintain_prior(self) -> None:
         step = self.cfg["step"]
         if not self.cfg["prior_fitted"]:
-            if step >= self._prior_fit_step() and fit_prior(self.model, seed=step):
+            if self.epochs_seen >= self._prior_fit_epochs and fit_prior(self.model, seed=step):
                 self.cfg["prior_fitted"] = True
-                logger.info("textvae: fitted the %d-component prior at step %d", self.n_clusters, step)
+                logger.info(
+                    "textvae: fitted the %d-component prior at step %d (%.2f epochs)",
+                    self.n_clusters, step, self.epochs_seen,
+                )
         elif step % PRIOR_REPAIR_EVERY == 0:
             n = repair_prior(self.model)
             if n:

@@ -17,12 +17,14 @@ def read_saved_cfg(saved: Any, name: str) -> Tuple[Dict[str, Any], str]:
 
     saved (Any): The parsed JSON.
     name (str): The component's name, for messages.
-    RETURNS (Tuple[Dict[str, Any], str]): {"step", "prior_fitted"} and the checksum.
+    RETURNS (Tuple[Dict[str, Any], str]): {"step", "docs_seen", "prior_fitted"} and the checksum.
     """
     try:
         step, fitted, checksum = saved["step"], saved["prior_fitted"], saved["model_sha256"]
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step = {step!r}")
+        docs_seen = saved["docs_seen"]
+        for key, value in (("step", step), ("docs_seen", docs_seen)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{key} = {value!r}")
         if not isinstance(fitted, bool) or not isinstance(checksum, str):
             raise ValueError(f"prior_fitted = {fitted!r}, model_sha256 = {checksum!r}")
     except (KeyError, TypeError, ValueError) as e:
@@ -30,7 +32,7 @@ def read_saved_cfg(saved: Any, name: str) -> Tuple[Dict[str, Any], str]:
             f"The saved state ('cfg') of the '{name}' component is damaged or from another "
             f"version ({type(e).__name__}: {e}). Re-train or re-save the pipeline."
         ) from e
-    return {"step": step, "prior_fitted": fitted}, checksum
+    return {"step": step, "docs_seen": docs_seen, "prior_fitted": fitted}, checksum
 
 
 def check_model_bytes(data: bytes, checksum: str, name: str) -> None:

@@ -68,7 +68,7 @@ def train(nlp: Language, texts: List[str], epochs: int = 25, batch_size: int = 1
     return history
 
 
-SMALL_CONFIG = {"n_topics": 6, "n_clusters": 3, "kl_warmup_steps": 40, "prior_fit_step": 60}
+SMALL_CONFIG = {"n_topics": 6, "n_clusters": 3, "kl_warmup_epochs": 7.0, "prior_fit_epochs": 10.0}
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import spacy
 from .conftest import THEMES, train
 from .test_serialization import assert_same_outputs
 
-TIED_CONFIG = {"n_topics": 3, "n_clusters": 3, "kl_warmup_steps": 40, "prior_fit_step": 60}
+TIED_CONFIG = {"n_topics": 3, "n_clusters": 3, "kl_warmup_epochs": 7.0, "prior_fit_epochs": 10.0}
 
 
 @pytest.fixture(scope="module")

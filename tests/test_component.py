@@ -37,7 +37,7 @@ def test_default_config_values():
     assert isinstance(pipe, TextVAE)
     cfg = nlp.config["components"]["textvae"]
     assert cfg["n_topics"] == 20 and cfg["n_clusters"] == 20
-    expected = {"kl_warmup_steps": 500, "vocab_attr": "LOWER", "min_df": 2, "max_df": 0.7,
+    expected = {"kl_warmup_epochs": 3.0, "vocab_attr": "LOWER", "min_df": 2, "max_df": 0.7,
                 "max_vocab_size": 10000, "remove_stop_words": True, "extension_prefix": None}
     assert {key: cfg[key] for key in expected} == expected
     model_cfg = cfg["model"]
@@ -46,7 +46,7 @@ def test_default_config_values():
     assert model_cfg["decoder"] == "embedding" and model_cfg["word_dropout"] == 0.3
     assert model_cfg["cluster_means"] == "auto"
     # The component holds the settings of the config it was built from.
-    assert (pipe.n_topics, pipe.kl_warmup_steps, pipe.cluster_temperature) == (20, 500, 0.1)
+    assert (pipe.n_topics, pipe.kl_warmup_epochs, pipe.cluster_temperature) == (20, 3.0, 0.1)
 
 
 def test_not_initialized_error():
@@ -261,12 +261,46 @@ def test_two_components_keep_their_own_extensions(corpus):
     numpy.testing.assert_allclose(doc._.topics, first.model.ops.to_numpy(alone.topics)[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("batch_size", [8, 30])
+def test_the_schedule_counts_passes_over_the_corpus_not_updates(corpus, batch_size):
+    """The KL warm-up and the prior fit follow the share of the corpus seen, so
+    another batch size gives the same schedule."""
+    from spacy.training import Example
+
+    texts, _ = corpus
+    texts = texts[:60]
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("textvae", config={**SMALL_CONFIG, "kl_warmup_epochs": 4.0, "prior_fit_epochs": 2.0})
+    examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
+    optimizer = nlp.initialize(lambda: examples)
+    weights = []
+    module = pipe.torch_module
+    original = module.forward
+
+    def spy(pooled, counts, kl_weight, cluster_temperature, train):
+        weights.append(kl_weight)
+        return original(pooled, counts, kl_weight=kl_weight, cluster_temperature=cluster_temperature, train=train)
+
+    module.forward = spy
+    fitted_after = []
+    for epoch in range(3):
+        for batch in spacy.util.minibatch(examples, size=batch_size):
+            nlp.update(batch, sgd=optimizer)
+        fitted_after.append(pipe.cfg["prior_fitted"])
+    assert pipe.epochs_seen == pytest.approx(3.0) and pipe.cfg["docs_seen"] == 180
+    assert fitted_after == [False, True, True]
+    # The weight after each batch: the share of the warm-up's 4 passes done so far.
+    steps_per_epoch = -(-60 // batch_size)
+    assert weights[steps_per_epoch - 1] == pytest.approx(0.25)
+    assert weights[-1] == pytest.approx(0.75)
+
+
 def test_an_unfitted_prior_gives_the_dominant_topic_with_a_warning(corpus, caplog):
     import logging
 
     texts, _ = corpus
     nlp = spacy.blank("en")
-    nlp.add_pipe("textvae", config={**SMALL_CONFIG, "prior_fit_step": 10_000})
+    nlp.add_pipe("textvae", config={**SMALL_CONFIG, "prior_fit_epochs": 10_000.0})
     from .conftest import train
 
     train(nlp, texts, epochs=10)

@@ -99,7 +99,7 @@ def test_config_trains_a_few_steps(name, spacy_corpus, tmp_path, request):
             "training.eval_frequency": 1,
             "components.textvae.n_topics": 4,
             "components.textvae.n_clusters": 4,
-            "components.textvae.prior_fit_step": 1,
+            "components.textvae.prior_fit_epochs": 0.01,
             "training.batcher.size": 16,
         }
     )

@@ -124,12 +124,12 @@ def test_load_time_overrides_are_the_values_used(trained, corpus, tmp_path):
     nlp, _ = trained
     texts, _ = corpus
     nlp.to_disk(tmp_path / "model")
-    override = {"components": {"textvae": {"kl_warmup_steps": 7, "cluster_temperature": 0.5,
+    override = {"components": {"textvae": {"kl_warmup_epochs": 7.0, "cluster_temperature": 0.5,
                                             "model": {"decoder_temperature": 0.25, "grad_factor": 0.0}}}}
     nlp2 = spacy.load(tmp_path / "model", config=override)
-    assert nlp2.config["components"]["textvae"]["kl_warmup_steps"] == 7
+    assert nlp2.config["components"]["textvae"]["kl_warmup_epochs"] == 7.0
     pipe = nlp2.get_pipe("textvae")
-    assert (pipe.kl_warmup_steps, pipe.cluster_temperature) == (7, 0.5)
+    assert (pipe.kl_warmup_epochs, pipe.cluster_temperature) == (7.0, 0.5)
     assert pipe.torch_module.decoder.topic_words.temperature == 0.25
     assert pipe.model.get_ref("tok2vec").attrs["grad_factor"].value == 0.0
     # The learned state is the saved one.
@@ -146,9 +146,9 @@ def test_load_time_overrides_are_the_values_used(trained, corpus, tmp_path):
     module.forward = spy
     from spacy.training import Example
 
-    step = pipe.cfg["step"]
+    epochs_after = (pipe.cfg["docs_seen"] + 8) / pipe.topic_vocab.n_docs
     nlp2.update([Example(nlp2.make_doc(t), nlp2.make_doc(t)) for t in texts[:8]], sgd=nlp2.resume_training())
-    assert seen == {"kl_weight": 1.0 if step + 1 >= 7 else (step + 1) / 7, "cluster_temperature": 0.5}
+    assert seen == {"kl_weight": min(1.0, epochs_after / 7.0), "cluster_temperature": 0.5}
 
 
 def test_model_bytes_alone_reproduce_the_outputs(trained, corpus):
@@ -241,7 +241,7 @@ def test_checksum_catches_silent_corruption(trained, tmp_path):
 
 @pytest.mark.parametrize(
     "cfg,match",
-    [([], "TypeError"), ({"step": "abc", "prior_fitted": True, "model_sha256": "0"}, "step = 'abc'"),
+    [([], "TypeError"), ({"step": "abc", "docs_seen": 0, "prior_fitted": True, "model_sha256": "0"}, "step = 'abc'"),
      ({"step": 3, "prior_fitted": True}, "KeyError")],
 )
 def test_damaged_cfg_values_clear_error(trained, tmp_path, cfg, match):

@@ -40,7 +40,7 @@ maxout_pieces = 2
 factory = "textvae"
 n_topics = 6
 n_clusters = 3
-kl_warmup_steps = 10
+kl_warmup_epochs = 2.0
 
 [components.textvae.model]
 @architectures = "spacy-textvae.TextVAE.v2"
@@ -102,7 +102,7 @@ stride = 48
 factory = "textvae"
 n_topics = 6
 n_clusters = 3
-kl_warmup_steps = 10
+kl_warmup_epochs = 2.0
 
 [components.textvae.model]
 @architectures = "spacy-textvae.TextVAE.v2"
@@ -154,7 +154,7 @@ pipeline = ["textvae"]
 factory = "textvae"
 n_topics = 6
 n_clusters = 3
-kl_warmup_steps = 10
+kl_warmup_epochs = 2.0
 
 [components.textvae.model]
 @architectures = "spacy-textvae.TextVAE.v2"

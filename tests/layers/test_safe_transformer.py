@@ -35,8 +35,8 @@ pipeline = ["textvae"]
 factory = "textvae"
 n_topics = 4
 n_clusters = 2
-kl_warmup_steps = 10
-prior_fit_step = 1
+kl_warmup_epochs = 2.0
+prior_fit_epochs = 0.1
 
 [components.textvae.model]
 @architectures = "spacy-textvae.TextVAE.v2"

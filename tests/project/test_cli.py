@@ -229,8 +229,8 @@ def tiny_pipeline(tmp_path_factory):
         config={
             "n_topics": 3,
             "n_clusters": 3,
-            "kl_warmup_steps": 4,
-            "prior_fit_step": 2,
+            "kl_warmup_epochs": 4.0,
+            "prior_fit_epochs": 2.0,
             "model": {"hidden_width": 16, "tok2vec": {"width": 16, "embed_size": 300}},
         },
     )

@@ -36,7 +36,7 @@ def pipeline(tmp_path_factory):
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "textvae",
-        config={"n_topics": N_TOPICS, "n_clusters": 4, "kl_warmup_steps": 20, "prior_fit_step": 10,
+        config={"n_topics": N_TOPICS, "n_clusters": 4, "kl_warmup_epochs": 5.0, "prior_fit_epochs": 2.5,
                 "model": {"hidden_width": 32, "tok2vec": {"width": 32, "embed_size": 500}}},
     )
     train(nlp, texts, epochs=8)

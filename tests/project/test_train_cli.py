@@ -24,8 +24,8 @@ batch_size = 64
 factory = "textvae"
 n_topics = 6
 n_clusters = 3
-kl_warmup_steps = 10
-prior_fit_step = 5
+kl_warmup_epochs = 2.0
+prior_fit_epochs = 1.0
 
 [corpora]
 
