@@ -229,6 +229,81 @@ def wheels_cli(
     msg.info(f"Install offline with: pip install --no-index --find-links {wheel_dir} {' '.join(str(f) for f in files)}")
 
 
+def _ray_init(address: Optional[str]) -> None:
+    from ..ray._ray import require_ray
+
+    ray = require_ray()
+    if not ray.is_initialized():
+        ray.init(address=address or None)
+
+
+@app.command("ray-annotate")
+def ray_annotate_cli(
+    model: str = Arg(..., help="Trained pipeline directory (readable from every node) or package name"),
+    input_path: Path = Arg(..., help="JSONL or Parquet file, or a folder of them", exists=True),
+    output: Path = Arg(..., help="Folder for the Parquet files"),
+    text_column: str = Opt("text", "--text-column", help="Column (JSON field) with the texts"),
+    concurrency: Optional[int] = Opt(None, "--concurrency", help="Actors (default: one per --num-gpus of the cluster's GPUs, or one per --num-cpus of its CPUs less one)"),
+    num_cpus: float = Opt(1.0, "--num-cpus", help="CPUs per actor"),
+    num_gpus: Optional[float] = Opt(None, "--num-gpus", help="GPUs per actor (default: none)"),
+    batch_size: int = Opt(256, "--batch-size", help="Rows per batch"),
+    address: Optional[str] = Opt(None, "--address", help="Ray cluster to join, e.g. auto (default: RAY_ADDRESS, else a local Ray)"),
+) -> None:
+    """Annotate texts on a Ray cluster: every row gets the columns latent,
+    topics, cluster and cluster_probs, written as Parquet (input columns kept)."""
+    from ..ray import annotate, read_texts
+
+    try:
+        _ray_init(address)
+        dataset = annotate(
+            read_texts(input_path), model, text_column, concurrency=concurrency,
+            num_cpus=num_cpus, num_gpus=num_gpus, batch_size=batch_size,
+        )
+        dataset.write_parquet(str(output))
+    except TextVAEError as e:
+        _fail(e)
+        return
+    msg.good(f"Saved the annotated rows to {output}")
+
+
+@app.command(
+    "ray-train",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def ray_train_cli(
+    ctx: typer.Context,
+    config_path: Path = Arg(..., help="Training config, as for spacy train", exists=True, dir_okay=False),
+    output: Path = Opt(..., "--output", "-o", help="Folder for model-best and model-last"),
+    num_workers: int = Opt(2, "--num-workers", "-n", help="Ray Train workers (the config's batch size is per worker)"),
+    cpus_per_worker: float = Opt(1.0, "--cpus-per-worker", help="CPUs per worker"),
+    use_gpu: bool = Opt(False, "--gpu", help="One GPU per worker"),
+    storage_path: Optional[Path] = Opt(None, "--storage-path", help="Where Ray Train keeps its run files (default: a temporary folder, removed)"),
+    address: Optional[str] = Opt(None, "--address", help="Ray cluster to join, e.g. auto (default: RAY_ADDRESS, else a local Ray)"),
+) -> None:
+    """Train data-parallel on a Ray cluster: each worker trains on its own
+    shard, gradients are averaged every step, model-best and model-last are
+    saved as spacy train saves them. Config overrides as for spacy train,
+    e.g. --paths.train corpus/train.spacy."""
+    from spacy.cli._util import parse_config_overrides
+
+    from ..ray import train
+
+    try:
+        overrides = parse_config_overrides(ctx.args)
+        _ray_init(address)
+        result = train(
+            config_path, output, num_workers=num_workers, overrides=overrides,
+            use_gpu=use_gpu, cpus_per_worker=cpus_per_worker, storage_path=storage_path,
+        )
+    except TextVAEError as e:
+        _fail(e)
+        return
+    if result["scores"]:
+        step, score = result["scores"][-1]
+        msg.info(f"Last evaluation: step {step}, score {score:.4f}")
+    msg.good(f"Saved the pipeline to {output}")
+
+
 def _add_to_spacy_cli() -> None:
     """Add the commands to spaCy's own CLI as `spacy textvae ...` (once)."""
     from spacy.cli import app as spacy_app
