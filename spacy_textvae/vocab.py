@@ -2,6 +2,7 @@
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy
+import scipy.sparse
 import srsly
 from spacy.attrs import IDS as ATTR_IDS
 from spacy.attrs import IS_ALPHA, IS_STOP
@@ -201,18 +202,22 @@ class TopicVocab:
         bounds = numpy.searchsorted(doc_ids, numpy.arange(1, len(docs)))
         return numpy.split(cols, bounds) if len(docs) else []
 
-    def counts(self, docs: Sequence[Doc]) -> numpy.ndarray:
-        """Bag-of-words counts over the vocabulary.
+    def counts(self, docs: Sequence[Doc]) -> scipy.sparse.csr_matrix:
+        """Bag-of-words counts over the vocabulary, sparse: memory grows with
+        the docs' words, not with docs × vocabulary.
 
         docs (Sequence[Doc]): The documents.
-        RETURNS (numpy.ndarray): float32 array of shape (len(docs), len(self)).
+        RETURNS (scipy.sparse.csr_matrix): float32, shape (len(docs), len(self)),
+            each row's columns sorted and distinct.
         """
         n_words = len(self.words)
-        cols = self.columns(docs)
-        doc_ids = numpy.repeat(numpy.arange(len(docs), dtype="int64"), [len(c) for c in cols])
-        flat = numpy.concatenate(cols) if cols else numpy.zeros((0,), "int64")
-        counts = numpy.bincount(doc_ids * n_words + flat, minlength=len(docs) * n_words)
-        return counts.reshape((len(docs), n_words)).astype("float32")
+        doc_ids, _, cols = self.token_columns(docs)
+        cells, values = numpy.unique(doc_ids * max(n_words, 1) + cols, return_counts=True)
+        rows, cols = numpy.divmod(cells, max(n_words, 1))
+        indptr = numpy.searchsorted(rows, numpy.arange(len(docs) + 1))
+        return scipy.sparse.csr_matrix(
+            (values.astype("float32"), cols.astype("int64"), indptr.astype("int64")), shape=(len(docs), n_words)
+        )
 
     def tokens_of(self, doc: Doc) -> List[str]:
         """The doc's in-vocabulary words, in order (the reference text for NPMI).

@@ -15,6 +15,7 @@ from thinc.types import Floats1d, Floats2d
 from ..errors import TextVAEError
 from ..vocab import TopicVocab
 from ..word_embeddings import cooccurrence_embeddings
+from .bag_of_words import BagOfWords
 from .encoder_cache import EncoderCache
 from .grad_factor import is_frozen
 from .torch_vae import StepState, VAEOutput, build_module, get_module
@@ -29,16 +30,16 @@ _EMBEDDING_CHUNK = 256
 def textvae_model(
     tok2vec: Model[List[Doc], List[Floats2d]],
     pooling: Model[List[Floats2d], Floats2d],
-    bag_of_words: Model[List[Doc], Floats2d],
-    vae: Model[Tuple[Floats2d, Floats2d], VAEOutput],
+    bag_of_words: Model[List[Doc], BagOfWords],
+    vae: Model[Tuple[Floats2d, BagOfWords], VAEOutput],
 ) -> Model[List[Doc], VAEOutput]:
     """Compose the layers. nO (topics) and nC (clusters) are set by the
     component; the rest is inferred in `initialize_textvae`.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): Token vectors (with its grad factor).
     pooling (Model[List[Floats2d], Floats2d]): Token vectors → one vector per doc.
-    bag_of_words (Model[List[Doc], Floats2d]): Docs → counts over its vocabulary.
-    vae (Model[Tuple[Floats2d, Floats2d], VAEOutput]): The torch VAE layer.
+    bag_of_words (Model[List[Doc], BagOfWords]): Docs → sparse counts over its vocabulary.
+    vae (Model[Tuple[Floats2d, BagOfWords], VAEOutput]): The torch VAE layer.
     RETURNS (Model[List[Doc], VAEOutput]): The model.
     """
     return Model(
@@ -53,10 +54,16 @@ def textvae_model(
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEOutput, Callable]:
     if not is_train and len(docs) > INFERENCE_CHUNK:
-        # The bag of words and the decoder hold several (batch × vocabulary)
-        # arrays: in chunks, inference memory does not grow with the batch.
-        chunks = [forward(model, docs[i : i + INFERENCE_CHUNK], False)[0] for i in range(0, len(docs), INFERENCE_CHUNK)]
-        return VAEOutput.concatenate(chunks, model.ops.xp), lambda d_loss: docs
+        # In chunks, the token vectors and the decoder's blocks of logits
+        # (chunk × part of the vocabulary) do not grow with the batch. The
+        # results go into arrays made once: small arrays kept from each chunk
+        # would fragment the heap between the chunks' large transient ones.
+        first = forward(model, docs[:INFERENCE_CHUNK], False)[0]
+        output = VAEOutput.allocate(first, len(docs), model.ops.xp)
+        output.write(0, first)
+        for start in range(INFERENCE_CHUNK, len(docs), INFERENCE_CHUNK):
+            output.write(start, forward(model, docs[start : start + INFERENCE_CHUNK], False)[0])
+        return output, lambda d_loss: docs
     tok2vec, pooling, bag_of_words, vae = model.layers
     cache = _encoder_cache(model, is_train)
     if cache is not None:

@@ -19,7 +19,8 @@ from thinc.shims import PyTorchShim
 from thinc.types import Floats1d, Floats2d
 
 from ..errors import NonFiniteBatchError, TextVAEError
-from ..nn import TextVAEModule, build_text_vae
+from ..nn import SparseCounts, TextVAEModule, build_text_vae
+from .bag_of_words import BagOfWords
 
 CLUSTER_MEANS_SETTINGS = ("auto", "free", "topics")
 
@@ -92,13 +93,27 @@ class VAEOutput:
         """RETURNS (VAEOutput): the outputs of consecutive batches as one."""
         return cls(**{f.name: xp.concatenate([getattr(o, f.name) for o in outputs]) for f in fields(cls)})
 
+    @classmethod
+    def allocate(cls, like: "VAEOutput", n_docs: int, xp: Any) -> "VAEOutput":
+        """RETURNS (VAEOutput): uninitialised arrays for n_docs, shaped and typed as `like`'s."""
+        return cls(
+            **{f.name: xp.empty((n_docs,) + getattr(like, f.name).shape[1:], dtype=getattr(like, f.name).dtype)
+               for f in fields(cls)}
+        )
 
-def build_torch_vae(settings: VAESettings) -> Model[Tuple[Floats2d, Floats2d], VAEOutput]:
-    """The VAE layer: (pooled vectors, bag-of-words counts) → `VAEOutput`.
+    def write(self, start: int, part: "VAEOutput") -> None:
+        """Copy the output of the docs from `start` on into this one."""
+        for f in fields(self):
+            values = getattr(part, f.name)
+            getattr(self, f.name)[start : start + values.shape[0]] = values
+
+
+def build_torch_vae(settings: VAESettings) -> Model[Tuple[Floats2d, BagOfWords], VAEOutput]:
+    """The VAE layer: (pooled vectors, sparse bag-of-words counts) → `VAEOutput`.
     Its torch module is made by `build_module` or by loading.
 
     settings (VAESettings): The architecture's settings.
-    RETURNS (Model[Tuple[Floats2d, Floats2d], VAEOutput]): The layer.
+    RETURNS (Model[Tuple[Floats2d, BagOfWords], VAEOutput]): The layer.
     """
     shim = PyTorchShim(
         None,
@@ -203,7 +218,7 @@ class _Snapshot:
     state: Dict[str, Any]
 
 
-def forward(model: Model, X: Tuple[Floats2d, Floats2d], is_train: bool) -> Tuple[VAEOutput, Callable]:
+def forward(model: Model, X: Tuple[Floats2d, BagOfWords], is_train: bool) -> Tuple[VAEOutput, Callable]:
     """The wrapped module's forward. In training, a batch whose inputs, loss or
     gradients are not finite raises `NonFiniteBatchError` before it changes
     anything that `discard_update` cannot put back."""
@@ -213,7 +228,7 @@ def forward(model: Model, X: Tuple[Floats2d, Floats2d], is_train: bool) -> Tuple
     model.attrs["snapshot"] = _Snapshot(module.snapshot())
     xp = model.ops.xp
     pooled, counts = X
-    if not (bool(xp.isfinite(pooled).all()) and bool(xp.isfinite(counts).all())):
+    if not (bool(xp.isfinite(pooled).all()) and bool(xp.isfinite(counts.values).all())):
         raise NonFiniteBatchError("token vectors")
     output, backprop = pytorch_forward(model, X, is_train)
     if not bool(xp.isfinite(output.loss).all()):
@@ -237,12 +252,13 @@ def discard_update(model: Model) -> None:
         module.restore(snapshot.state)
 
 
-def _convert_inputs(model: Model, X: Tuple[Floats2d, Floats2d], is_train: bool):
+def _convert_inputs(model: Model, X: Tuple[Floats2d, BagOfWords], is_train: bool):
     pooled, counts = X
     step: StepState = model.attrs["step"] if is_train else StepState()
     device = model.shims[0].device
     pooled_t = xp2torch(pooled, requires_grad=is_train, device=device)
-    counts_t = xp2torch(counts, device=device)
+    cells = (counts.rows, counts.cols, counts.values, counts.offsets)
+    counts_t = SparseCounts(*(xp2torch(a, device=device) for a in cells))
 
     def reverse(d_inputs: ArgsKwargs) -> Floats2d:
         d_pooled = d_inputs.args[0]
@@ -267,7 +283,7 @@ def _convert_outputs(model: Model, X_Ytorch: Tuple[Any, Any], is_train: bool):
         loss=to_xp(out.loss),
         recon=to_xp(out.recon),
         kl=to_xp(out.kl),
-        n_words=counts.sum(axis=1),
+        n_words=counts.n_words,
     )
 
     def reverse(d_loss: Floats1d) -> ArgsKwargs:

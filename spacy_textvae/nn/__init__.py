@@ -1,5 +1,6 @@
 """The VAE in plain PyTorch: no spaCy, no thinc. `build_text_vae` composes
 the encoder, a topic-word decoder and the mixture prior."""
+from .counts import SparseCounts, sparse_counts
 from .decoders import Decoder, EmbeddingTopicWords, LinearTopicWords
 from .encoder import Encoder
 from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior
@@ -14,8 +15,10 @@ __all__ = [
     "FreeMeansPrior",
     "LinearTopicWords",
     "MixturePrior",
+    "SparseCounts",
     "TextVAEModule",
     "TopicMeansPrior",
     "VAEForward",
     "build_text_vae",
+    "sparse_counts",
 ]

@@ -11,18 +11,24 @@ References: Srivastava & Sutton 2017 (ProdLDA), Dieng et al. 2020 (ETM),
 Wu et al. 2023 (ECRTM).
 """
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .batch_norm import MaybeBatchNorm
+from .counts import SparseCounts, segment_sum, weighted_rows_sum
 
 # Entropic OT of the embedding clustering regulariser: ECRTM's ε (1 / 20) and
 # a fixed number of log-domain Sinkhorn iterations (no data-dependent loop).
 SINKHORN_EPSILON = 0.05
 SINKHORN_ITERATIONS = 30
+# Inference takes the log-normaliser over the vocabulary in blocks of columns of
+# about this many (doc, word) cells (and at least _MIN_BLOCK columns), so it
+# never holds a (batch × vocabulary) array.
+_BLOCK_CELLS = 1 << 16
+_MIN_BLOCK = 256
 
 
 class LinearTopicWords(nn.Module):
@@ -124,3 +130,53 @@ class Decoder(nn.Module):
         if self.bn is not None:
             logits = self.bn(logits, self.training if train is None else train)
         return F.log_softmax(logits.float() + self.background, dim=1)
+
+    @property
+    def n_vocab(self) -> int:
+        """RETURNS (int): The size of the vocabulary."""
+        return int(self.background.shape[0])
+
+    def reconstruction(self, theta: Tensor, counts: SparseCounts, train: Optional[bool] = None) -> Tensor:
+        """The reconstruction loss −Σ_w counts_dw · log p(w | θ_d) of each document.
+
+        theta (Tensor): (batch, n_topics) topic proportions.
+        counts (SparseCounts): The documents' bags of words.
+        train (Optional[bool]): Batch statistics in the batch-norm; None: `self.training`.
+        RETURNS (Tensor): (batch,) the losses.
+        """
+        train = self.training if train is None else train
+        if train:
+            # Batch statistics couple all cells: the full log-probabilities it is.
+            log_probs = self(theta, train)
+            return -segment_sum(counts.values * log_probs[counts.rows, counts.cols], counts.offsets)
+        # With running statistics the logits are affine in θ, θ·A + b, so
+        # −Σ_w c_w log p(w) = n·logsumexp(θA + b) − θ·(Σ_w c_w A_w) − Σ_w c_w b_w,
+        # and only the normaliser needs the whole vocabulary (in blocks).
+        weights, shift = self._affine_logits()
+        theta = theta.float()
+        n_vocab = weights.shape[1]
+        block = max(_MIN_BLOCK, _BLOCK_CELLS // max(int(theta.shape[0]), 1))
+        block_lse = [
+            torch.logsumexp(theta @ weights[:, i : i + block] + shift[i : i + block], dim=1)
+            for i in range(0, n_vocab, block)
+        ]
+        log_norm = torch.logsumexp(torch.stack(block_lse, dim=1), dim=1)
+        n_words = segment_sum(counts.values, counts.offsets)
+        word_sums = weighted_rows_sum(weights.t(), counts, counts.values)
+        picked = (theta * word_sums).sum(1) + segment_sum(counts.values * shift[counts.cols], counts.offsets)
+        return n_words * log_norm - picked
+
+    def _affine_logits(self) -> Tuple[Tensor, Tensor]:
+        """RETURNS (Tuple[Tensor, Tensor]): A (n_topics, n_vocab) and b (n_vocab,)
+        with inference logits θ·A + b (batch-norm with running statistics and
+        background folded in)."""
+        weights = self.topic_words.weights().float()
+        shift = self.background
+        bn = self.bn
+        if bn is None:
+            return weights, shift
+        scale = torch.rsqrt(bn.running_var.float() + bn.eps)
+        offset = -bn.running_mean.float() * scale
+        if bn.weight is not None:
+            scale, offset = scale * bn.weight, offset * bn.weight + bn.bias
+        return weights * scale, shift + offset

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .batch_norm import MaybeBatchNorm
+from .counts import SparseCounts, weighted_rows_sum
 
 # Bounds of the log-variance: exp() never overflows on odd inputs.
 LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0
@@ -46,17 +47,23 @@ class Encoder(nn.Module):
         self.bn_mu = MaybeBatchNorm(n_latent, affine=False)
         self.bn_logvar = MaybeBatchNorm(n_latent, affine=False)
 
-    def forward(self, pooled: Tensor, counts: Tensor, train: Optional[bool] = None) -> Tuple[Tensor, Tensor]:
-        """pooled (Tensor): (batch, n_inputs). counts (Tensor): (batch, n_vocab).
+    def forward(
+        self, pooled: Tensor, counts: SparseCounts, train: Optional[bool] = None
+    ) -> Tuple[Tensor, Tensor]:
+        """pooled (Tensor): (batch, n_inputs). counts (SparseCounts): the bag of words.
         train (Optional[bool]): Dropout and batch statistics; None: `self.training`.
         RETURNS (Tuple[Tensor, Tensor]): μ and log σ², each (batch, n_latent)."""
         train = self.training if train is None else train
-        parts = []
+        first = self.hidden[0]
+        n_inputs = 0 if self.input_norm is None else self.input_norm.normalized_shape[0]
+        # The first layer on [pooled; log1p(counts)], with the counts' part as a
+        # sparse product: only the doc's words are read, never a dense row.
+        h = first.bias.expand(counts.n_docs, -1)
         if self.input_norm is not None:
-            parts.append(self.input_norm(pooled))
+            h = h + self.input_norm(pooled) @ first.weight[:, :n_inputs].t()
         if self.use_counts:
-            parts.append(torch.log1p(counts))
-        h = self.hidden(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
+            h = h + weighted_rows_sum(first.weight[:, n_inputs:].t(), counts, torch.log1p(counts.values))
+        h = self.hidden[1:](h)
         h = F.dropout(h, self.dropout, training=train)
         mu = self.bn_mu(self.fc_mu(h), train)
         logvar = self.bn_logvar(self.fc_logvar(h), train).clamp(LOGVAR_MIN, LOGVAR_MAX)

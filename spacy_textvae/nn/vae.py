@@ -5,13 +5,14 @@ decoder and the prior's means.
 References: Srivastava & Sutton 2017 (ProdLDA), Miao et al. 2017 (NVDM-GSM),
 Jiang et al. 2017 (VaDE), Wu et al. 2023 (ECRTM).
 """
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .batch_norm import MaybeBatchNorm
+from .counts import SparseCounts, sparse_counts
 from .decoders import Decoder, EmbeddingTopicWords, LinearTopicWords
 from .encoder import Encoder
 from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior
@@ -73,7 +74,7 @@ class TextVAEModule(nn.Module):
     def forward(
         self,
         pooled: Tensor,
-        counts: Tensor,
+        counts: Union[SparseCounts, Tensor],
         kl_weight: float = 1.0,
         cluster_temperature: float = 1.0,
         train: Optional[bool] = None,
@@ -81,7 +82,8 @@ class TextVAEModule(nn.Module):
         """Encode, sample (training only), decode and score a batch.
 
         pooled (Tensor): (batch, n_inputs) pooled token vectors.
-        counts (Tensor): (batch, n_vocab) bag-of-words counts.
+        counts (Union[SparseCounts, Tensor]): The bag of words: its nonzero
+            cells, or a dense (batch, n_vocab) count matrix.
         kl_weight (float): Weight of the KL term (KL warm-up).
         cluster_temperature (float): In training, q(c | x) = softmax(log p(c, z) / T):
             sharper than the exact p(c | z) for T < 1, which keeps the means
@@ -93,10 +95,16 @@ class TextVAEModule(nn.Module):
         RETURNS (VAEForward): The named outputs.
         """
         train = self.training if train is None else train
-        counts = counts.float()
+        if isinstance(counts, Tensor):
+            counts = sparse_counts(counts)
         encoder_counts = counts
         if train and self.word_dropout > 0:
-            encoder_counts = counts * (torch.rand_like(counts) >= self.word_dropout)
+            # One draw per (doc, word) cell, as a dense mask would take: a seed
+            # hides the same words whichever form the counts come in, and the
+            # training pass holds batch × vocabulary log-probabilities anyway.
+            draws = torch.rand(counts.n_docs, self.decoder.n_vocab, device=counts.values.device)
+            kept = draws[counts.rows, counts.cols] >= self.word_dropout
+            encoder_counts = counts._replace(values=counts.values * kept)
         mu, logvar = self.encoder(pooled, encoder_counts, train)
         mu, logvar = mu.float(), logvar.float()
         if train:
@@ -109,8 +117,7 @@ class TextVAEModule(nn.Module):
         # in the gradient, as in EM.
         temperature = cluster_temperature if train else 1.0
         gamma = self.prior.posterior(z, temperature).detach()
-        log_probs = self.decoder(F.dropout(theta, self.dropout, training=train), train)
-        recon = -(counts * log_probs).sum(1)
+        recon = self.decoder.reconstruction(F.dropout(theta, self.dropout, training=train), counts, train)
         kl = self.prior.kl_divergence(mu, logvar, gamma)
         loss = recon + kl_weight * kl
         if train:

@@ -8,6 +8,7 @@ from thinc.api import NumpyOps
 
 from spacy_textvae import TextVAEError
 from spacy_textvae.layers import VAESettings, build_torch_vae
+from spacy_textvae.layers.bag_of_words import BagOfWords
 from spacy_textvae.layers.torch_vae import StepState, build_module, get_module
 
 OPS = NumpyOps()
@@ -29,18 +30,23 @@ def make_layer(settings=SETTINGS, n_topics=3, n_clusters=3):
     return layer
 
 
-def inputs(n=5):
+def dense_inputs(n=5):
     rng = numpy.random.default_rng(1)
     return rng.normal(size=(n, 4)).astype("float32"), rng.poisson(1.0, size=(n, 6)).astype("float32")
 
 
+def inputs(n=5):
+    pooled, counts = dense_inputs(n)
+    return pooled, BagOfWords.from_dense(counts, OPS)
+
+
 def test_output_and_gradient():
     layer = make_layer()
-    pooled, counts = inputs()
-    out, backprop = layer((pooled, counts), is_train=True)
+    pooled, dense = dense_inputs()
+    out, backprop = layer((pooled, BagOfWords.from_dense(dense, OPS)), is_train=True)
     assert out.latent.shape == (5, 3) and out.cluster_probs.shape == (5, 3)
     numpy.testing.assert_allclose(out.topics.sum(1), 1.0, atol=1e-5)
-    numpy.testing.assert_allclose(out.n_words, counts.sum(1))
+    numpy.testing.assert_allclose(out.n_words, dense.sum(1))
     d_pooled = backprop(OPS.alloc1f(5) + 0.2)
     assert d_pooled.shape == pooled.shape and numpy.isfinite(d_pooled).all() and numpy.abs(d_pooled).sum() > 0
     module = get_module(layer)

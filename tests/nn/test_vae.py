@@ -4,6 +4,8 @@ import numpy
 import pytest
 import torch
 
+from spacy_textvae.nn import sparse_counts
+
 from .helpers import batch, embedding_module, make_module
 
 
@@ -88,7 +90,7 @@ def test_word_dropout_hides_words_from_the_encoder_in_training_only():
     original = module.encoder.forward
 
     def spy(pooled, counts, train=None):
-        seen.append(counts.clone())
+        seen.append(counts.values.clone())
         return original(pooled, counts, train)
 
     module.encoder.forward = spy
@@ -101,7 +103,7 @@ def test_word_dropout_hides_words_from_the_encoder_in_training_only():
     assert 0.35 < share_hidden < 0.65
     module.eval()
     module(pooled, counts)
-    assert torch.equal(seen[-1], counts)
+    assert torch.equal(seen[-1], counts.flatten())
 
 
 def test_bad_word_embeddings_shape():
@@ -112,3 +114,30 @@ def test_bad_word_embeddings_shape():
 def test_bad_cluster_means_name():
     with pytest.raises(ValueError, match="cluster_means"):
         make_module(n_topics=4, n_clusters=4, cluster_means="kmeans")
+
+
+@pytest.mark.parametrize("decoder", ["linear", "embedding"])
+@pytest.mark.parametrize("train", [True, False])
+def test_reconstruction_is_the_dense_log_likelihood(decoder, train):
+    emb = torch.randn(30, 4) if decoder == "embedding" else None
+    module = make_module(decoder=decoder, word_embeddings=emb)
+    pooled, counts = batch()
+    counts[3] = 0.0  # a doc without words
+    module.train()
+    for _ in range(3):  # running statistics away from their start
+        module(pooled, counts)
+    out = module(pooled, sparse_counts(counts), train=train)
+    log_probs = module.decoder(out.theta, train=train)  # dropout is 0: θ is what was decoded
+    torch.testing.assert_close(out.recon, -(counts * log_probs).sum(1), rtol=1e-5, atol=1e-4)
+    assert float(out.recon[3].detach()) == 0.0
+
+
+def test_encoder_reads_the_counts_as_the_dense_layer_would():
+    module = make_module()
+    pooled, counts = batch()
+    enc = module.encoder
+    with torch.no_grad():
+        h = enc.hidden(torch.cat([enc.input_norm(pooled), torch.log1p(counts)], dim=1))
+        expected = enc.bn_mu(enc.fc_mu(h), False)
+        mu, _ = enc(pooled, sparse_counts(counts), train=False)
+    torch.testing.assert_close(mu, expected, rtol=1e-5, atol=1e-5)
