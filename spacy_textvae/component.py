@@ -28,6 +28,7 @@ from .layers.textvae_model import (
     reset_encoder_cache,
     resolved_cluster_means,
     set_topic_vocab,
+    set_torch_threads,
     weights_are_finite,
 )
 from .layers.torch_vae import get_module
@@ -99,6 +100,7 @@ PRIOR_REPAIR_EVERY = 50
         "topic_word_exclusivity": 0.5,
         "topic_word_relevance": 0.6,
         "extension_prefix": None,
+        "torch_threads": None,
         "scorer": {"@scorers": "spacy-textvae.textvae_scorer.v1"},
     },
     default_score_weights={
@@ -130,6 +132,7 @@ def make_textvae(
     topic_word_exclusivity: float,
     topic_word_relevance: float,
     extension_prefix: Optional[str],
+    torch_threads: Optional[int],
     scorer: Optional[Callable],
 ) -> "TextVAE":
     """Construct a TextVAE component (see `TextVAE` for the arguments)."""
@@ -154,6 +157,7 @@ def make_textvae(
         topic_word_exclusivity=topic_word_exclusivity,
         topic_word_relevance=topic_word_relevance,
         extension_prefix=resolve_extension_prefix(nlp, name, extension_prefix),
+        torch_threads=torch_threads,
         scorer=scorer,
     )
 
@@ -193,6 +197,10 @@ class TextVAE(TrainablePipe):
     topic_word_relevance (float): Relevance's λ in [0, 1]: λ·log p(w | topic)
         + (1 − λ)·log lift.
     extension_prefix (str): Prefix of the `Doc._` extension names.
+    torch_threads (Optional[int]): torch's intra-op thread count, set for the
+        process when the VAE first runs. None: automatic (half the usable CPUs,
+        1 to 4, never above torch's count, and torch's count as it is when
+        OMP_NUM_THREADS or MKL_NUM_THREADS is set); 0: leave torch's count as it is.
     scorer (Optional[Callable]): The scoring method.
     """
 
@@ -212,6 +220,7 @@ class TextVAE(TrainablePipe):
         topic_word_exclusivity: float,
         topic_word_relevance: float,
         extension_prefix: str,
+        torch_threads: Optional[int],
         scorer: Optional[Callable],
     ) -> None:
         if n_topics < 2:
@@ -255,6 +264,7 @@ class TextVAE(TrainablePipe):
         self.extension_names = {name_: extension_prefix + name_ for name_ in DOC_EXTENSIONS}
         # The model owns the vocabulary (it is saved with the weights).
         set_topic_vocab(model, topic_vocab)
+        set_torch_threads(model, torch_threads, name)
         install_extensions(extension_prefix)
         self._skip_finish_update = False
         self._warned_unfitted = False

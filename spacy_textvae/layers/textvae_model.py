@@ -18,6 +18,7 @@ from ..word_embeddings import cooccurrence_embeddings
 from .bag_of_words import BagOfWords
 from .encoder_cache import EncoderCache
 from .grad_factor import is_frozen
+from .torch_threads import TorchThreads, check_torch_threads
 from .torch_vae import StepState, VAEOutput, build_module, get_module
 from .torch_vae import discard_update as undo_vae_step
 
@@ -130,6 +131,16 @@ def set_topic_vocab(model: Model, vocab: TopicVocab) -> None:
     """Hand the model its topic vocabulary (once, before initialising or
     loading): from then on the model owns it and saves it with its weights."""
     model.get_ref("bag_of_words").attrs["vocab"] = vocab
+
+
+def set_torch_threads(model: Model, setting: Optional[int], name: str = "textvae") -> None:
+    """Set the torch intra-op thread count the model applies when it first runs
+    (see `spacy_textvae.layers.torch_threads`).
+
+    setting (Optional[int]): None (automatic), 0 (leave torch's count) or a count.
+    name (str): The component's name, for the error on a bad setting.
+    """
+    model.get_ref("vae").attrs["torch_threads"] = TorchThreads(check_torch_threads(setting, name))
 
 
 def get_topic_vocab(model: Model) -> TopicVocab:

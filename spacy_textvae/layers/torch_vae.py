@@ -21,6 +21,7 @@ from thinc.types import Floats1d, Floats2d
 from ..errors import NonFiniteBatchError, TextVAEError
 from ..nn import SparseCounts, TextVAEModule, build_text_vae
 from .bag_of_words import BagOfWords
+from .torch_threads import apply_torch_threads
 
 CLUSTER_MEANS_SETTINGS = ("auto", "free", "topics")
 
@@ -222,6 +223,7 @@ def forward(model: Model, X: Tuple[Floats2d, BagOfWords], is_train: bool) -> Tup
     """The wrapped module's forward. In training, a batch whose inputs, loss or
     gradients are not finite raises `NonFiniteBatchError` before it changes
     anything that `discard_update` cannot put back."""
+    apply_torch_threads(model.attrs.get("torch_threads"))
     if not is_train:
         return pytorch_forward(model, X, is_train)
     module = get_module(model)
