@@ -29,6 +29,14 @@ def _world() -> int:
     return dist.get_world_size()
 
 
+def collective_device() -> torch.device:
+    """RETURNS (torch.device): where the process group's tensors live (NCCL
+    reduces CUDA tensors only; gloo, CPU ones)."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 class AllReduceOptimizer(Optimizer):
     """Thinc's optimizer, with each step's gradients averaged across the
     workers first. Calls made while the pipeline finishes its update are only
@@ -70,7 +78,7 @@ class AllReduceOptimizer(Optimizer):
     def step_schedules(self) -> None:
         pending, self._pending = self._pending, []
         world = _world()
-        counts = torch.tensor([len(pending), -len(pending)], dtype=torch.int64)
+        counts = torch.tensor([len(pending), -len(pending)], dtype=torch.int64, device=collective_device())
         dist.all_reduce(counts, op=dist.ReduceOp.MIN)
         if int(counts[0]) == -int(counts[1]):
             if pending:
@@ -82,13 +90,13 @@ class AllReduceOptimizer(Optimizer):
 
     def _apply(self, pending: List[_Pending], world: int) -> None:
         grads = [xp2torch(g).reshape(-1) for _, _, g in pending]
-        flat = torch.cat([g.float() for g in grads])
+        flat = torch.cat([g.float() for g in grads]).to(collective_device())
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         flat /= world
         offset = 0
         for (key, weights, gradient), g in zip(pending, grads):
             n = g.numel()
-            averaged = torch2xp(flat[offset : offset + n].reshape(gradient.shape).to(g.dtype))
+            averaged = torch2xp(flat[offset : offset + n].reshape(gradient.shape).to(device=g.device, dtype=g.dtype))
             offset += n
             # thinc's optimizer reads `averaged` and writes it; copy so the
             # flat buffer's memory is not shared between parameters.
@@ -148,15 +156,14 @@ def _to_numpy(array: Any) -> numpy.ndarray:
 def broadcast_weights(nlp: Language, src: int = 0) -> None:
     """Give every worker the weights of worker `src` (all parameters and buffers)."""
     for _, array in thinc_params(nlp):
-        t = xp2torch(array)
-        tmp = t.clone()
+        tmp = xp2torch(array).clone().to(collective_device())
         dist.broadcast(tmp, src)
-        array[...] = torch2xp(tmp)
+        array[...] = torch2xp(tmp.to(xp2torch(array).device))
     for module in torch_modules(nlp):
         for tensor in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(tensor.data, src)
         if hasattr(module, "buffer_count"):
-            count = torch.tensor([module.buffer_count], dtype=torch.int64)
+            count = torch.tensor([module.buffer_count], dtype=torch.int64, device=collective_device())
             dist.broadcast(count, src)
             module.buffer_count = int(count)
 
@@ -224,8 +231,8 @@ class StateSync:
         before = self.counts[i]
         n = min(module.buffer_count - before, size)
         rows = buffer[(torch.arange(n, device=buffer.device) + before) % size]
-        sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(dist.get_world_size())]
-        dist.all_gather(sizes, torch.tensor([n], dtype=torch.int64))
+        sizes = [torch.zeros(1, dtype=torch.int64, device=collective_device()) for _ in range(dist.get_world_size())]
+        dist.all_gather(sizes, torch.tensor([n], dtype=torch.int64, device=collective_device()))
         most = max(int(s) for s in sizes)
         padded = torch.zeros(most, buffer.shape[1], dtype=buffer.dtype, device=buffer.device)
         padded[:n] = rows
@@ -242,10 +249,10 @@ class StateSync:
         # process training on the global batch counts them.
         for name, cfg in self._states():
             if name in self.docs_seen:
-                delta = torch.tensor([int(cfg["docs_seen"]) - self.docs_seen[name]], dtype=torch.int64)
+                delta = torch.tensor([int(cfg["docs_seen"]) - self.docs_seen[name]], dtype=torch.int64, device=collective_device())
                 dist.all_reduce(delta, op=dist.ReduceOp.SUM)
                 cfg["docs_seen"] = self.docs_seen[name] = self.docs_seen[name] + int(delta)
-            state = torch.tensor([int(cfg["step"]), int(bool(cfg["prior_fitted"]))], dtype=torch.int64)
+            state = torch.tensor([int(cfg["step"]), int(bool(cfg["prior_fitted"]))], dtype=torch.int64, device=collective_device())
             dist.broadcast(state, 0)
             cfg["step"], cfg["prior_fitted"] = int(state[0]), bool(state[1])
 
@@ -257,7 +264,7 @@ def synchronised(batches: Iterable[Any]) -> Iterator[Any]:
     iterator = iter(batches)
     while True:
         item = next(iterator, None)
-        flag = torch.tensor([0 if item is None else 1], dtype=torch.int64)
+        flag = torch.tensor([0 if item is None else 1], dtype=torch.int64, device=collective_device())
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         if not int(flag):
             return
@@ -266,7 +273,7 @@ def synchronised(batches: Iterable[Any]) -> Iterator[Any]:
 
 def mean_across_workers(value: float) -> float:
     """RETURNS (float): the mean of `value` over the workers."""
-    t = torch.tensor([float(value)], dtype=torch.float64)
+    t = torch.tensor([float(value)], dtype=torch.float64, device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t) / dist.get_world_size()
 

@@ -149,7 +149,7 @@ def train_worker(loop_config: Dict[str, Any]) -> None:
     from spacy.util import registry, resolve_dot_names
     import torch.distributed as dist
 
-    from .distributed import AllReduceOptimizer, StateSync, all_equal, broadcast_weights, synchronised
+    from .distributed import AllReduceOptimizer, StateSync, all_equal, broadcast_weights, collective_device, synchronised
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -223,6 +223,7 @@ def train_worker(loop_config: Dict[str, Any]) -> None:
         clean_output_dir(output_path)
         logger.info("textvae: training on %d workers, %d docs each", world, n_examples // world)
     names = sorted(n for n in nlp.pipe_names if n not in frozen)
+    device = collective_device()
     losses_seen: Optional[Dict[str, float]] = None
     previous: Dict[str, float] = {}
     global_losses = {n: 0.0 for n in names}
@@ -233,7 +234,7 @@ def train_worker(loop_config: Dict[str, Any]) -> None:
         for batch, info, is_best in steps:
             if info["losses"] is not losses_seen:
                 losses_seen, previous = info["losses"], {}
-            local = torch.tensor([info["losses"].get(n, 0.0) - previous.get(n, 0.0) for n in names], dtype=torch.float64)
+            local = torch.tensor([info["losses"].get(n, 0.0) - previous.get(n, 0.0) for n in names], dtype=torch.float64, device=device)
             previous = dict(info["losses"])
             dist.all_reduce(local, op=dist.ReduceOp.SUM)
             step_loss = (local / world).tolist()

@@ -5,8 +5,6 @@ from spacy.tokens import DocBin
 
 from ..conftest import SMALL_CONFIG, make_corpus, train
 
-ray = pytest.importorskip("ray")
-
 TRAIN_CONFIG = """
 [paths]
 train = null
@@ -74,6 +72,7 @@ textvae_diversity = 0.5
 @pytest.fixture(scope="module")
 def ray_local():
     """Ray on 2 CPUs, as CI has (shut down after the module)."""
+    ray = pytest.importorskip("ray")
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
