@@ -174,6 +174,15 @@ def annotate(
         raise TextVAEError(f"num_cpus must be > 0 (CPUs per actor), not {num_cpus}.")
     if batch_size < 1:
         raise TextVAEError(f"batch_size must be >= 1, not {batch_size}.")
+    schema = dataset.schema(fetch_if_missing=False)
+    if schema is not None and text_column not in schema.names:
+        raise TextVAEError(
+            f"The dataset has no column {text_column!r} (its columns: {sorted(schema.names)}). "
+            "Pass text_column= (--text-column) with the column that holds the texts."
+        )
+    if Path(model).exists():
+        # Actors may not share the driver's working directory.
+        model = Path(model).resolve()
     if concurrency is None:
         concurrency = default_concurrency(num_gpus, num_cpus)
     logger.info("textvae: annotating with %d actor(s), %s CPU(s) and %s GPU(s) each", concurrency, num_cpus, num_gpus or 0)

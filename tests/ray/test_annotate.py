@@ -59,8 +59,12 @@ def test_annotate_checks_arguments(ray_local, saved_model):
     ds = ray.data.from_items([{"body": "The rocket reached orbit."}])
     with pytest.raises(TextVAEError, match="concurrency"):
         annotate(ds, path, concurrency=0)
+    with pytest.raises(TextVAEError, match="text_column"):
+        annotate(ds.materialize(), path, concurrency=1)
+    # Where the schema is known only once read, the actor says the same.
+    lazy = ds.map(lambda row: row)
     with pytest.raises(Exception, match="text_column"):
-        annotate(ds, path, concurrency=1).take_all()
+        annotate(lazy, path, concurrency=1).take_all()
 
 
 def test_read_texts_refuses_other_formats(tmp_path):
