@@ -63,8 +63,10 @@ def create_TextVAE_v2(
     cluster_means (str): How the mixture prior's means are held. "topics":
         cluster c's mean is tied to topic c's corner of the latent space, so a
         doc's cluster is the topic the prior assigns it to (needs n_clusters ==
-        n_topics). "free": each mean is its own parameter, fitted by k-means++
-        (VaDE). "auto": "topics" when n_clusters == n_topics, else "free".
+        n_topics). "mixtures": cluster c's mean is a learned mix of topic
+        corners, so a cluster is a set of topics (any n_clusters). "free": each
+        mean is its own parameter, fitted by k-means++ (VaDE). "auto": "topics"
+        when n_clusters == n_topics, else "mixtures".
     mixed_precision (bool): Autocast the VAE to half precision; GPU only.
     RETURNS (Model[List[Doc], VAEOutput]): The model.
     """

@@ -21,7 +21,8 @@ def tied(corpus):
 
 @pytest.mark.parametrize(
     "n_topics,n_clusters,setting,expected",
-    [(4, 4, "auto", "topics"), (4, 3, "auto", "free"), (4, 4, "free", "free"), (4, 4, "topics", "topics")],
+    [(4, 4, "auto", "topics"), (4, 3, "auto", "mixtures"), (4, 4, "free", "free"), (4, 4, "topics", "topics"),
+     (4, 6, "mixtures", "mixtures")],
 )
 def test_auto_ties_the_means_when_there_is_one_cluster_per_topic(n_topics, n_clusters, setting, expected):
     nlp = spacy.blank("en")

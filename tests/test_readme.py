@@ -11,7 +11,7 @@ import spacy_textvae  # noqa: F401  (registers the factory)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 HEADING = "## Configuration reference"
-MAX_LINES = 250
+MAX_LINES = 300
 
 
 def readme_text() -> str:

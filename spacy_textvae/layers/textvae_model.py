@@ -205,7 +205,7 @@ def _token_vector_width(tok2vec: Model, sample: List[Doc]) -> int:
 
 
 def resolved_cluster_means(model: Model, n_topics: int, n_clusters: int) -> str:
-    """RETURNS (str): "free" or "topics": the model's `cluster_means` for these
+    """RETURNS (str): "free", "mixtures" or "topics": the model's `cluster_means` for these
     sizes (raises for "topics" without one cluster per topic)."""
     return model.get_ref("vae").attrs["settings"].resolve_cluster_means(n_topics, n_clusters)
 

@@ -23,7 +23,7 @@ from ..nn import SparseCounts, TextVAEModule, build_text_vae
 from .bag_of_words import BagOfWords
 from .torch_threads import apply_torch_threads
 
-CLUSTER_MEANS_SETTINGS = ("auto", "free", "topics")
+CLUSTER_MEANS_SETTINGS = ("auto", "free", "mixtures", "topics")
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,15 @@ class VAESettings:
     mixed_precision: bool
 
     def resolve_cluster_means(self, n_topics: int, n_clusters: int) -> str:
-        """RETURNS (str): "free" or "topics" ("auto": "topics" when there is one
-        cluster per topic)."""
+        """RETURNS (str): "free", "mixtures" or "topics" ("auto": "topics" when
+        there is one cluster per topic, else "mixtures")."""
         if self.cluster_means == "auto":
-            return "topics" if n_clusters == n_topics else "free"
+            return "topics" if n_clusters == n_topics else "mixtures"
         if self.cluster_means == "topics" and n_clusters != n_topics:
             raise TextVAEError(
                 f'cluster_means = "topics" ties one cluster to each topic, so it needs '
                 f"n_clusters == n_topics (here {n_clusters} and {n_topics}). Set them equal or use "
-                'cluster_means = "free" (or "auto") in [components.textvae.model].'
+                'cluster_means = "mixtures" (or "auto") in [components.textvae.model].'
             )
         return self.cluster_means
 

@@ -3,7 +3,7 @@ the encoder, a topic-word decoder and the mixture prior."""
 from .counts import SparseCounts, sparse_counts
 from .decoders import Decoder, EmbeddingTopicWords, LinearTopicWords
 from .encoder import Encoder
-from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior
+from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior, TopicMixturePrior
 from .vae import CLUSTER_MEANS, DECODERS, TextVAEModule, VAEForward, build_text_vae
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "SparseCounts",
     "TextVAEModule",
     "TopicMeansPrior",
+    "TopicMixturePrior",
     "VAEForward",
     "build_text_vae",
     "sparse_counts",

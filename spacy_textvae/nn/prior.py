@@ -5,11 +5,13 @@ The components have equal, fixed weights and share one diagonal variance (a
 tied covariance, as in linear discriminant analysis), so p(c | z) ranks
 components by a scaled distance to their means, like k-means: with learned
 weights and per-component variances a few broad components take most
-documents. Two ways to hold the means, one interface (`means()`, `fit()`,
+documents. Three ways to hold the means, one interface (`means()`, `fit()`,
 `repair()`):
 - `FreeMeansPrior`: every mean is its own parameter, fitted by k-means++ (VaDE).
 - `TopicMeansPrior`: m_c = b + a·e_c, tied to topic c's corner of the latent
   space, so cluster c holds the documents whose dominant topic is c.
+- `TopicMixturePrior`: m_c = b + a·w_c, with w_c a learned mix of topic
+  corners, for any number of clusters: a cluster is a set of topics.
 
 Reference: Jiang et al. 2017 (VaDE).
 """
@@ -188,6 +190,83 @@ class TopicMeansPrior(MixturePrior):
         self.raw_scale.data.copy_(inv_softplus(scale).reshape(1))
         self.offset.data.copy_(X.mean(0) - scale / C)
         return self.means(), assign
+
+
+class TopicMixturePrior(MixturePrior):
+    """Means on the topic simplex, for any number of clusters:
+    m_c = b + a·w_c, with w_c = softmax(l_c) a mix of topic corners (learned)
+    and a = softplus(raw) > 0, b as in `TopicMeansPrior`. A cluster is thus a
+    set of topics, and its mean is flat along the topics it does not use, so
+    those dimensions add the same distance to every cluster and p(c | z) is
+    decided by the topics that matter: free means drift in every dimension,
+    and on short texts the noisy ones decide. With one cluster per topic and
+    w_c = e_c this is `TopicMeansPrior`.
+
+    Fitted by k-means++ and k-means on the topic proportions softmax(z) of
+    the posterior means (distances there are led by each doc's dominant
+    topics); clusters that explain no recent documents are re-seeded.
+    """
+
+    def __init__(self, n_latent: int, n_clusters: int, min_var: float, n_iter: int = 25) -> None:
+        super().__init__(n_latent, n_clusters, min_var)
+        self.n_iter = n_iter
+        self.offset = nn.Parameter(torch.zeros(n_latent))
+        self.raw_scale = nn.Parameter(inv_softplus(1e-3).reshape(1))
+        # Zero logits: every cluster starts as the even mix (all means alike,
+        # as the unfitted prior should be).
+        self.mix_logits = nn.Parameter(torch.zeros(n_clusters, n_latent))
+        self._init_variance()
+
+    def mixes(self) -> Tensor:
+        """RETURNS (Tensor): w_c, each cluster's mix of topics, (n_clusters, n_latent), rows sum to 1."""
+        return F.softmax(self.mix_logits, dim=1)
+
+    def means(self) -> Tensor:
+        return self.offset.unsqueeze(0) + F.softplus(self.raw_scale) * self.mixes()
+
+    def _fit_means(self, X: Tensor, seed: int) -> Tuple[Tensor, Tensor]:
+        C = self.n_clusters
+        theta = F.softmax(X, dim=1)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        centers = _kmeans_pp(theta, C, gen)
+        for _ in range(self.n_iter):
+            assign = torch.cdist(theta, centers).argmin(1)
+            onehot = F.one_hot(assign, C).to(X.dtype)
+            sizes = onehot.sum(0)
+            nonempty = sizes > 0
+            centers[nonempty] = (onehot.t() @ theta)[nonempty] / sizes[nonempty].unsqueeze(1)
+        self.mix_logits.data.copy_(_mix_logits(centers))
+        # a: the mean margin of a doc's dominant topic over the others' mean, as
+        # for topic-tied means; b centres the means on the data.
+        top = X.max(1).values
+        rest = (X.sum(1) - top) / max(X.shape[1] - 1, 1)
+        scale = (top - rest).mean().clamp_min(2 * self.min_var)
+        self.raw_scale.data.copy_(inv_softplus(scale).reshape(1))
+        self.offset.data.copy_(X.mean(0) - scale * self.mixes().mean(0))
+        means = self.means()
+        return means, torch.cdist(X, means).argmin(1)
+
+    @torch.no_grad()
+    def repair(self, X: Tensor, min_share: float = 0.2) -> int:
+        """Re-seed clusters whose share of X's responsibility is below
+        min_share / n_clusters, at the topic mixes of the worst-explained points of X."""
+        if X.shape[0] < 2 * self.n_clusters:
+            return 0
+        log_lik = self.component_log_likelihood(X)
+        share = F.softmax(log_lik, dim=1).mean(0)
+        dead = torch.nonzero(share < min_share / self.n_clusters).flatten()
+        if dead.numel() == 0:
+            return 0
+        worst = torch.argsort(torch.logsumexp(log_lik, dim=1))[: dead.numel()]
+        self.mix_logits.data[dead] = _mix_logits(F.softmax(X[worst], dim=1))
+        return int(dead.numel())
+
+
+def _mix_logits(mixes: Tensor) -> Tensor:
+    """Logits whose softmax is `mixes` (rows on the simplex), floored so that
+    no topic is ruled out for good."""
+    logits = torch.log(mixes.clamp_min(1e-3))
+    return logits - logits.mean(1, keepdim=True)
 
 
 def _kmeans_pp(X: Tensor, k: int, gen: torch.Generator) -> Tensor:

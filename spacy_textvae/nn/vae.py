@@ -15,10 +15,10 @@ from .batch_norm import MaybeBatchNorm
 from .counts import SparseCounts, sparse_counts
 from .decoders import Decoder, EmbeddingTopicWords, LinearTopicWords
 from .encoder import Encoder
-from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior
+from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior, TopicMixturePrior
 
 DECODERS = ("embedding", "linear")
-CLUSTER_MEANS = ("free", "topics")
+CLUSTER_MEANS = ("free", "topics", "mixtures")
 # Floor of the prior's shared variance: keeps the mixture from collapsing onto points.
 MIN_PRIOR_VAR = 1e-2
 # Recent posterior means kept in training, to fit and repair the mixture.
@@ -219,7 +219,7 @@ def build_text_vae(
 
     decoder (str): "embedding" (topics as points among `word_embeddings`, which
         must then be given) or "linear" (a free topic-word matrix).
-    cluster_means (str): "free" or "topics" (needs n_clusters == n_topics).
+    cluster_means (str): "free", "mixtures" or "topics" (needs n_clusters == n_topics).
     The other arguments are those of `Encoder`, `EmbeddingTopicWords`,
     `Decoder` and `TextVAEModule`.
     RETURNS (TextVAEModule): The module, on the CPU.
@@ -238,6 +238,6 @@ def build_text_vae(
     else:
         topic_words = LinearTopicWords(n_topics, n_vocab)
     dec = Decoder(topic_words, n_vocab, decoder_batchnorm, background)
-    prior_cls = TopicMeansPrior if cluster_means == "topics" else FreeMeansPrior
+    prior_cls = {"topics": TopicMeansPrior, "mixtures": TopicMixturePrior, "free": FreeMeansPrior}[cluster_means]
     prior = prior_cls(n_topics, n_clusters, MIN_PRIOR_VAR)
     return TextVAEModule(encoder, dec, prior, dropout=dropout, word_dropout=word_dropout)

@@ -4,6 +4,8 @@ import numpy
 import pytest
 import torch
 
+from spacy_textvae.nn.prior import inv_softplus
+
 from .helpers import make_module
 
 
@@ -127,3 +129,67 @@ def test_tied_means_learn_through_the_kl():
     loss.mean().backward()
     assert module.prior.offset.grad is not None and module.prior.raw_scale.grad is not None
     assert not hasattr(module.prior, "free_means")
+
+
+# -- means as mixes of topic corners (cluster_means="mixtures") ------------------
+
+
+@torch.no_grad()
+def test_mixture_means_group_topics_into_fewer_clusters():
+    """Latents of 3 groups, each group's docs using two of 6 topics (group b:
+    topics 2b and 2b + 1), with noise in every dimension: the fit puts each
+    group in one cluster, and each cluster's mix is on its group's topics."""
+    k, c = 6, 3
+    module = make_module(n_inputs=0, n_topics=k, n_clusters=c, cluster_means="mixtures")
+    # Unfitted, every cluster is the even mix: all means alike.
+    means = module.prior.means()
+    torch.testing.assert_close(means, means[:1].expand(c, k))
+    g = torch.Generator().manual_seed(1)
+    group = torch.randint(c, (900,), generator=g)
+    share = torch.rand(900, 1, generator=g)
+    corners = torch.eye(k)
+    latents = 3.0 * (share * corners[2 * group] + (1 - share) * corners[2 * group + 1])
+    latents = latents + 0.5 * torch.randn(900, k, generator=g)
+    module._remember(latents)
+    assert module.fit_prior()
+    gamma = module.prior.posterior(latents)
+    torch.testing.assert_close(gamma.sum(1), torch.ones(900))
+    assign = gamma.argmax(1)
+    # One cluster per group of topics (whatever its number).
+    majority = {b: numpy.bincount([a for a, bb in zip(assign.tolist(), group.tolist()) if bb == b]).argmax() for b in range(c)}
+    assert len(set(majority.values())) == c
+    agree = numpy.mean([majority[int(b)] == int(a) for a, b in zip(assign, group)])
+    assert agree > 0.9
+    mixes = module.prior.mixes()
+    torch.testing.assert_close(mixes.sum(1), torch.ones(c))
+    for b, cluster in majority.items():
+        assert float(mixes[cluster, 2 * b:2 * b + 2].sum()) > 0.7
+    assert module.repair_prior() == 0
+
+
+@torch.no_grad()
+def test_mixture_means_reseed_dead_clusters():
+    module = make_module(n_inputs=0, n_topics=4, n_clusters=3, cluster_means="mixtures")
+    g = torch.Generator().manual_seed(0)
+    # Documents on topics 0 and 1 only.
+    latents = 3.0 * torch.eye(4)[torch.randint(2, (400,), generator=g)] + 0.3 * torch.randn(400, 4, generator=g)
+    module._remember(latents)
+    module.fit_prior()
+    # A cluster on topic 3, which no document uses, explains none of them.
+    module.prior.mix_logits[2] = torch.tensor([-20.0, -20.0, -20.0, 0.0])
+    module.prior.raw_var[:] = inv_softplus(0.09 - module.prior.min_var)
+    assert float(module.prior.posterior(latents).mean(0)[2]) < 0.2 / 3
+    assert module.repair_prior() == 1
+    assert float(module.prior.mixes()[2, :2].sum()) > 0.5
+    assert float(module.prior.posterior(latents).mean(0)[2]) > 0.01
+
+
+def test_mixture_means_learn_through_the_kl():
+    module = make_module(n_topics=4, n_clusters=6, hidden_width=16, cluster_means="mixtures")
+    module.train()
+    pooled = torch.randn(12, 8)
+    counts = torch.poisson(torch.full((12, 30), 0.5))
+    _, theta, gamma, loss, _, kl = module(pooled, counts)
+    assert gamma.shape == (12, 6) and torch.isfinite(loss).all() and (kl >= -1e-5).all()
+    loss.mean().backward()
+    assert module.prior.mix_logits.grad is not None and module.prior.offset.grad is not None
