@@ -32,7 +32,7 @@ from .layers.textvae_model import (
     weights_are_finite,
 )
 from .layers.torch_vae import get_module
-from .metrics import elbo_perplexity
+from .metrics import elbo_perplexity, perplexity_gain
 from .saved_state import check_model_bytes, read_saved_cfg, saved_cfg
 from .token_topics import annotate_token_topics
 from .topic_words import check_ranking, check_weight, ranking_scores, top_words
@@ -107,6 +107,7 @@ PRIOR_REPAIR_EVERY = 50
         "textvae_npmi": 0.5,
         "textvae_diversity": 0.5,
         "textvae_perplexity": None,
+        "textvae_perplexity_gain": None,
         "textvae_docs_without_topic_words": None,
         "textvae_cluster_nmi": None,
         "textvae_cluster_ari": None,
@@ -294,7 +295,7 @@ class TextVAE(TrainablePipe):
 
     @property
     def cluster_means(self) -> str:
-        """RETURNS (str): How the mixture prior's means are held, "free" or
+        """RETURNS (str): How the mixture prior's means are held, "free", "mixtures" or
         "topics" (the model's `cluster_means` with "auto" resolved)."""
         return resolved_cluster_means(self.model, self.n_topics, self.n_clusters)
 
@@ -665,7 +666,14 @@ class TextVAE(TrainablePipe):
             return self.scorer(examples, **kwargs)
         docs = [eg.predicted for eg in examples]
         perplexity, n_empty = self._annotated_perplexity(docs)
-        extra = {"textvae_perplexity": perplexity, "textvae_docs_without_topic_words": n_empty}
+        # The selection score is left out until the prior is fitted: spaCy then
+        # cannot choose an early snapshot, its clusters not yet learned, as model-best.
+        gain = perplexity_gain(perplexity, self._unigram_perplexity(docs)) if self.cfg["prior_fitted"] else None
+        extra = {
+            "textvae_perplexity": perplexity,
+            "textvae_perplexity_gain": gain,
+            "textvae_docs_without_topic_words": n_empty,
+        }
         return self.scorer(
             examples,
             topic_words=self.topic_words(25),
@@ -674,6 +682,15 @@ class TextVAE(TrainablePipe):
             cluster_attr=self.extension_names["cluster"],
             **kwargs,
         )
+
+    def _unigram_perplexity(self, docs: Sequence[Doc]) -> Optional[float]:
+        """exp(mean −log training frequency) of the docs' topic words: the
+        perplexity of a model that knows only the word frequencies."""
+        _, _, cols = self.topic_vocab.token_columns(docs)
+        if not len(cols):
+            return None
+        log_frequencies = self.topic_vocab.log_frequencies().astype("float64")
+        return float(numpy.exp(-log_frequencies[cols].mean()))
 
     def perplexity(self, docs: Sequence[Doc], batch_size: int = 256) -> Optional[float]:
         """exp(negative ELBO per topic word) over the docs that hold topic words:

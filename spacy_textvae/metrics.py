@@ -382,3 +382,21 @@ def elbo_perplexity(terms: numpy.ndarray) -> Tuple[Optional[float], int]:
         return None, n_empty
     per_word = terms[has_words, 0].sum() / terms[has_words, 1].sum()
     return float(numpy.exp(min(per_word, 700.0))), n_empty
+
+
+def perplexity_gain(perplexity: Optional[float], unigram_perplexity: Optional[float]) -> Optional[float]:
+    """1 − log(perplexity) / log(unigram perplexity): the share of the per-word
+    surprise under the corpus word frequencies alone that the model removes.
+    0 is no better than the frequencies, 1 a perfect model; unlike the
+    perplexity it is comparable across vocabularies and higher is better, so it
+    can weigh in spaCy's model selection.
+
+    perplexity (Optional[float]): The model's perplexity on the docs.
+    unigram_perplexity (Optional[float]): exp(mean −log frequency) of the same
+        docs' topic words.
+    RETURNS (Optional[float]): The gain; None if either is None or the
+        unigram perplexity is 1 (nothing to explain).
+    """
+    if perplexity is None or unigram_perplexity is None or unigram_perplexity <= 1.0:
+        return None
+    return float(1.0 - numpy.log(perplexity) / numpy.log(unigram_perplexity))

@@ -1,7 +1,7 @@
 """A cache of pooled token vectors from a frozen encoder, so that a training
 run encodes each document once instead of once per epoch.
 
-Entries are keyed by the document (its text and token boundaries), so a
+Entries are keyed by the document (its tokens and the spaces between them), so a
 changed document never reads a stale entry; a cache belongs to one model and
 is dropped whenever that model's weights are initialised or loaded, and a
 frozen encoder's weights do not change in between. The vectors stay in
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy
-from spacy.attrs import IDX
+from spacy.attrs import ORTH, SPACY
 from spacy.tokens import Doc
 
 # In-memory size of the cache before it spills to disk (CPU only): 2 GiB holds
@@ -25,10 +25,11 @@ MEMORY_LIMIT = 2 * 1024**3
 
 
 def doc_key(doc: Doc) -> bytes:
-    """RETURNS (bytes): a digest of the doc's text and token boundaries."""
-    h = hashlib.blake2b(doc.text.encode("utf8"), digest_size=16)
-    h.update(numpy.ascontiguousarray(doc.to_array([IDX]) if len(doc) else numpy.zeros(0, "uint64")).tobytes())
-    return h.digest()
+    """RETURNS (bytes): a digest of the doc's tokens and the spaces after them,
+    which together give its text and token boundaries (read as one array:
+    `doc.text` would walk the tokens in Python)."""
+    tokens = doc.to_array([ORTH, SPACY]) if len(doc) else numpy.zeros((0, 2), "uint64")
+    return hashlib.blake2b(numpy.ascontiguousarray(tokens).tobytes(), digest_size=16).digest()
 
 
 class EncoderCache:
