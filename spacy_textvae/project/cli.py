@@ -278,6 +278,7 @@ def ray_train_cli(
     cpus_per_worker: float = Opt(1.0, "--cpus-per-worker", help="CPUs per worker"),
     use_gpu: bool = Opt(False, "--gpu", help="One GPU per worker"),
     storage_path: Optional[Path] = Opt(None, "--storage-path", help="Where Ray Train keeps its run files (default: a temporary folder, removed)"),
+    code_path: Optional[Path] = Opt(None, "--code", "-c", help="Python file with registered functions the config uses (imported in every worker)"),
     address: Optional[str] = Opt(None, "--address", help="Ray cluster to join, e.g. auto (default: RAY_ADDRESS, else a local Ray)"),
 ) -> None:
     """Train data-parallel on a Ray cluster: each worker trains on its own
@@ -293,7 +294,7 @@ def ray_train_cli(
         _ray_init(address)
         result = train(
             config_path, output, num_workers=num_workers, overrides=overrides,
-            use_gpu=use_gpu, cpus_per_worker=cpus_per_worker, storage_path=storage_path,
+            use_gpu=use_gpu, cpus_per_worker=cpus_per_worker, storage_path=storage_path, code_path=code_path,
         )
     except TextVAEError as e:
         _fail(e)

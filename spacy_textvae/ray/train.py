@@ -56,6 +56,7 @@ def train(
     use_gpu: bool = False,
     cpus_per_worker: float = 1.0,
     storage_path: Optional[Union[str, Path]] = None,
+    code_path: Optional[Union[str, Path]] = None,
     step_callback: Optional[StepCallback] = None,
 ) -> Dict[str, Any]:
     """Train the pipeline of a spaCy config on `num_workers` Ray Train workers
@@ -74,6 +75,8 @@ def train(
     storage_path (Optional[Union[str, Path]]): Where Ray Train keeps its run
         files; default: a temporary directory removed afterwards (nothing goes
         to ~/ray_results).
+    code_path (Optional[Union[str, Path]]): A Python file with registered
+        functions the config uses, imported in every worker (`spacy train --code`).
     step_callback (Optional[Callable[[Language, Dict[str, Any], int], None]]):
         Called in every worker after every step with the pipeline, the step's
         info (step, loss: the mean loss over all workers) and the worker's rank.
@@ -91,6 +94,10 @@ def train(
         raise TextVAEError(f"The config {config_path} does not exist.")
     output_path = Path(output_path).resolve()
     output_path.mkdir(parents=True, exist_ok=True)
+    if code_path is not None:
+        code_path = Path(code_path).resolve()
+        if not code_path.exists():
+            raise TextVAEError(f"The code file {code_path} does not exist: pass the Python file with your registered functions.")
     if not ray.is_initialized():
         ray.init()
     own_storage = storage_path is None
@@ -101,6 +108,7 @@ def train(
         "output_path": str(output_path),
         "threads": max(1, int(cpus_per_worker)),
         "use_gpu": bool(use_gpu),
+        "code_path": None if code_path is None else str(code_path),
         "step_callback": step_callback,
     }
     trainer = TorchTrainer(
@@ -153,6 +161,8 @@ def train_worker(loop_config: Dict[str, Any]) -> None:
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    if loop_config.get("code_path"):
+        util.import_file("textvae_ray_code", loop_config["code_path"])
     torch.set_num_threads(loop_config["threads"])
     gpu_id = -1
     if loop_config["use_gpu"]:

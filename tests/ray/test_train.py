@@ -104,19 +104,38 @@ def test_one_worker_is_spacy_train(runs, train_corpus, tmp_path):
     assert weights_digest(ours) == weights_digest(theirs)
 
 
+CODE = """
+import os
+from pathlib import Path
+import spacy
+
+
+@spacy.registry.callbacks("test_ray_marker.v1")
+def make_marker():
+    def before_update(nlp, info):
+        (Path(os.environ["TEXTVAE_TEST_MARKERS"]) / str(os.getpid())).touch()
+    return before_update
+"""
+
+
 def test_ray_train_cli(train_corpus, tmp_path):
-    """`python -m spacy textvae ray-train` with 2 workers and config overrides:
-    model-best and model-last in --output, nothing in ~/ray_results."""
+    """`python -m spacy textvae ray-train` with 2 workers, config overrides and
+    --code (imported in each worker): model-best and model-last in --output,
+    nothing in ~/ray_results."""
     home = tmp_path / "home"
     home.mkdir()
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    (tmp_path / "code.py").write_text(CODE, encoding="utf8")
     out = tmp_path / "out"
     cmd = [
         sys.executable, "-m", "spacy", "textvae", "ray-train", str(train_corpus / "config.cfg"),
         "--num-workers", "2", "--output", str(out),
         "--paths.train", str(train_corpus / "train.spacy"), "--paths.dev", str(train_corpus / "dev.spacy"),
         "--training.max_steps", "4", "--training.eval_frequency", "2", "--components.textvae.n_topics", "5",
+        "--code", str(tmp_path / "code.py"), "--training.before_update", '{"@callbacks": "test_ray_marker.v1"}',
     ]
-    env = {**os.environ, "HOME": str(home), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HOME": str(home), "OMP_NUM_THREADS": "1", "TEXTVAE_TEST_MARKERS": str(markers)}
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for name in ("model-best", "model-last"):
@@ -124,3 +143,5 @@ def test_ray_train_cli(train_corpus, tmp_path):
         assert nlp("The striker scored a goal.")._.topics.shape == (5,)
     assert nlp.get_pipe("textvae").cfg["step"] in (4, 5)
     assert not (home / "ray_results").exists()
+    # Both workers imported the code and ran its callback.
+    assert len(list(markers.iterdir())) == 2
