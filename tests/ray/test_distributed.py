@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from thinc.api import Adam, Linear, PyTorchWrapper
+from thinc.api import SGD, Adam, Linear, PyTorchWrapper
 
 from spacy_textvae.errors import TextVAEError
 from spacy_textvae.ray.distributed import AllReduceOptimizer, synchronised
@@ -97,3 +97,43 @@ def test_two_workers_skip_together_and_stop_together(tmp_path):
     assert skip0 and skip1
     assert w0 == w1 and all(v != 0 for v in w0)
     assert n0 == n1 == 3
+
+
+def _mean_loss_steps(layer, optimizer, X, steps):
+    """Optimizer steps on the mean of the outputs (a loss averaged over the batch, as textvae's is)."""
+    for _ in range(steps):
+        Y, backprop = layer.begin_update(X)
+        backprop(numpy.ones_like(Y) / X.shape[0])
+        layer.finish_update(optimizer)
+        optimizer.step_schedules()
+    return layer.get_param("W")
+
+
+def _layer():
+    layer = Linear(3, 4, init_W=lambda ops, shape: ops.asarray(numpy.arange(12, dtype="f").reshape(shape) / 10))
+    layer.initialize(X=numpy.ones((2, 4), "f"))
+    return layer
+
+
+def _half_batches(rank, path, results):
+    dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=2)
+    try:
+        X = numpy.random.RandomState(0).randn(8, 4).astype("f") ** 2
+        W = _mean_loss_steps(_layer(), AllReduceOptimizer(SGD(0.5, grad_clip=0.0, L2=0.0)), X[rank * 4 : rank * 4 + 4], 3)
+        results[rank] = W.tolist()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_half_batches_update_as_the_whole_batch(tmp_path):
+    """Two workers with 4 examples each make the update one process makes with
+    all 8: the averaged gradient of a mean loss is the global batch's."""
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_half_batches, args=(str(tmp_path / "pg"), results), nprocs=2, join=True)
+        w0, w1 = numpy.asarray(results[0]), numpy.asarray(results[1])
+    X = numpy.random.RandomState(0).randn(8, 4).astype("f") ** 2
+    # Plain SGD, whose step scales with the gradient (Adam's hardly does).
+    whole = _mean_loss_steps(_layer(), SGD(0.5, grad_clip=0.0, L2=0.0), X, 3)
+    numpy.testing.assert_array_equal(w0, w1)
+    numpy.testing.assert_allclose(w0, whole, atol=1e-6)
