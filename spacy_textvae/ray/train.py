@@ -134,11 +134,33 @@ def train(
 
 
 def train_worker(loop_config: Dict[str, Any]) -> None:
-    """The loop each Ray Train worker runs: spaCy's training loop
-    (`train_while_improving`) on this worker's shard, with the
-    gradient-averaging optimizer; worker 0 evaluates (the others get its
-    scores, so all stop at the same step), logs and saves."""
+    """What each Ray Train worker runs: `training_loop` in the process group
+    Ray Train set up, then a report of the run (worker 0's with the loss
+    history, as a checkpoint: Ray Train keeps a run's checkpoints)."""
     import ray.train
+
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    summary = training_loop(loop_config, rank, ctx.get_world_size())
+    if rank == 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            srsly.write_json(Path(tmp) / HISTORY_FILE, summary)
+            ray.train.report({"steps": summary["steps"]}, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+    else:
+        ray.train.report({"steps": summary["steps"]})
+
+
+def training_loop(loop_config: Dict[str, Any], rank: int, world: int) -> Dict[str, Any]:
+    """One worker's training in an initialised torch.distributed process group:
+    spaCy's training loop (`train_while_improving`) on this worker's shard,
+    with the gradient-averaging optimizer; worker 0 evaluates (the others get
+    its scores, so all stop at the same step), logs and saves.
+
+    loop_config (Dict[str, Any]): What `train` passes (config, overrides, output path, ...).
+    rank (int): This worker's rank.
+    world (int): The number of workers.
+    RETURNS (Dict[str, Any]): "losses" (per step, mean over the workers), "scores", "steps".
+    """
     import spacy
     import torch
     from spacy import util
@@ -159,8 +181,6 @@ def train_worker(loop_config: Dict[str, Any]) -> None:
 
     from .distributed import AllReduceOptimizer, StateSync, all_equal, broadcast_weights, collective_device, synchronised
 
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
     if loop_config.get("code_path"):
         util.import_file("textvae_ray_code", loop_config["code_path"])
     torch.set_num_threads(loop_config["threads"])
@@ -267,11 +287,4 @@ def train_worker(loop_config: Dict[str, Any]) -> None:
         finalize_logger()
         if output_path is not None:
             save_checkpoint(False)
-    summary = {"losses": history, "scores": scores, "steps": len(history)}
-    if rank == 0:
-        # Reported with a checkpoint, as Ray Train keeps a run's results.
-        with tempfile.TemporaryDirectory() as tmp:
-            srsly.write_json(Path(tmp) / HISTORY_FILE, summary)
-            ray.train.report({"steps": len(history)}, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-    else:
-        ray.train.report({"steps": len(history)})
+    return {"losses": history, "scores": scores, "steps": len(history)}
