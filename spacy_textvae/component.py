@@ -104,10 +104,10 @@ PRIOR_REPAIR_EVERY = 50
         "scorer": {"@scorers": "spacy-textvae.textvae_scorer.v1"},
     },
     default_score_weights={
-        "textvae_npmi": 0.5,
-        "textvae_diversity": 0.5,
+        "textvae_perplexity_gain": 1.0,
+        "textvae_npmi": None,
+        "textvae_diversity": None,
         "textvae_perplexity": None,
-        "textvae_perplexity_gain": None,
         "textvae_docs_without_topic_words": None,
         "textvae_cluster_nmi": None,
         "textvae_cluster_ari": None,

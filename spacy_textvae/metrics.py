@@ -385,18 +385,17 @@ def elbo_perplexity(terms: numpy.ndarray) -> Tuple[Optional[float], int]:
 
 
 def perplexity_gain(perplexity: Optional[float], unigram_perplexity: Optional[float]) -> Optional[float]:
-    """1 − log(perplexity) / log(unigram perplexity): the share of the per-word
-    surprise under the corpus word frequencies alone that the model removes.
-    0 is no better than the frequencies, 1 a perfect model; unlike the
-    perplexity it is comparable across vocabularies and higher is better, so it
-    can weigh in spaCy's model selection.
+    """unigram perplexity / perplexity: how many times lower the model puts the
+    perplexity than the corpus word frequencies alone do. Above 1 the model
+    explains the words better than their frequencies; it is always positive
+    and higher is better, so spaCy can select on it, and it is comparable
+    across vocabularies, unlike the perplexity.
 
     perplexity (Optional[float]): The model's perplexity on the docs.
     unigram_perplexity (Optional[float]): exp(mean −log frequency) of the same
         docs' topic words.
-    RETURNS (Optional[float]): The gain; None if either is None or the
-        unigram perplexity is 1 (nothing to explain).
+    RETURNS (Optional[float]): The gain; None if either is None.
     """
-    if perplexity is None or unigram_perplexity is None or unigram_perplexity <= 1.0:
+    if perplexity is None or unigram_perplexity is None:
         return None
-    return float(1.0 - numpy.log(perplexity) / numpy.log(unigram_perplexity))
+    return float(unigram_perplexity / perplexity)

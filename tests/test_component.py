@@ -196,6 +196,31 @@ def test_scores(trained, corpus):
     assert 0.0 < scores["textvae_diversity"] <= 1.0
     assert scores["textvae_cluster_nmi"] > 0.5
     assert scores["textvae_perplexity"] > 1.0
+    # The trained model explains the words better than their frequencies do.
+    assert scores["textvae_perplexity_gain"] > 1.0
+
+
+def test_the_selection_score_waits_for_the_prior(corpus):
+    """Before the mixture prior is fitted, textvae_perplexity_gain is left out
+    (spaCy then scores the snapshot 0), so model-best is never an early one."""
+    from spacy.training import Example
+
+    from .conftest import train
+
+    texts, _ = corpus
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("textvae", config={**SMALL_CONFIG, "prior_fit_epochs": 3.0})
+    train(nlp, texts, epochs=2)
+    examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
+    assert not pipe.cfg["prior_fitted"]
+    scores = nlp.evaluate(examples)
+    assert scores["textvae_perplexity_gain"] is None and scores["textvae_perplexity"] > 1.0
+    optimizer = nlp.resume_training()
+    for batch in spacy.util.minibatch(examples, size=16):
+        nlp.update(batch, sgd=optimizer)
+    assert pipe.cfg["prior_fitted"]
+    # Positive once fitted, however little trained: it beats any unfitted snapshot.
+    assert nlp.evaluate(examples)["textvae_perplexity_gain"] > 0.0
 
 
 def test_score_reads_perplexity_from_annotations(trained, corpus, monkeypatch):

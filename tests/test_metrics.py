@@ -279,3 +279,12 @@ def test_elbo_perplexity_leaves_docs_without_words_out():
     assert n_empty == 1 and perplexity == pytest.approx(np.exp(50.0 / 15.0))
     assert elbo_perplexity(terms[2:]) == (None, 1)
     assert elbo_perplexity(np.zeros((0, 2))) == (None, 0)
+
+
+def test_perplexity_gain_is_the_unigram_perplexity_over_the_model_s():
+    from spacy_textvae.metrics import perplexity_gain
+
+    assert perplexity_gain(50.0, 200.0) == pytest.approx(4.0)
+    # Worse than the word frequencies: below 1, still positive.
+    assert 0.0 < perplexity_gain(400.0, 200.0) < 1.0
+    assert perplexity_gain(None, 200.0) is None and perplexity_gain(50.0, None) is None
