@@ -255,8 +255,12 @@ def ray_annotate_cli(
 
     try:
         _ray_init(address)
+        texts = read_texts(input_path)
+        columns = texts.schema().names
+        if text_column not in columns:
+            raise TextVAEError(f"{input_path} has no column {text_column!r} (its columns: {sorted(columns)}). Pass --text-column.")
         dataset = annotate(
-            read_texts(input_path), model, text_column, concurrency=concurrency,
+            texts, model, text_column, concurrency=concurrency,
             num_cpus=num_cpus, num_gpus=num_gpus, batch_size=batch_size,
         )
         dataset.write_parquet(str(output))

@@ -120,9 +120,10 @@ def train(
         run_config=RunConfig(name="textvae", storage_path=str(storage)),
     )
     try:
-        result = trainer.fit()
-        if getattr(result, "error", None) is not None:
-            raise result.error
+        try:
+            result = trainer.fit()
+        except Exception as e:
+            raise _user_error(e) from e
         summary = {}
         if result.checkpoint is not None:
             with result.checkpoint.as_directory() as directory:
@@ -131,6 +132,16 @@ def train(
         if own_storage:
             shutil.rmtree(storage, ignore_errors=True)
     return {"losses": summary.get("losses", []), "scores": summary.get("scores", []), "output_path": str(output_path)}
+
+
+def _user_error(error: Exception) -> Exception:
+    """A worker's TextVAEError (which Ray wraps in its own error, traceback
+    included) as a TextVAEError of its own message; any other error as it is."""
+    lines = [line.strip() for line in str(error).splitlines() if "[textvae]" in line]
+    if not lines:
+        return error
+    message = lines[-1]
+    return TextVAEError(message[message.index("[textvae]"):])
 
 
 def train_worker(loop_config: Dict[str, Any]) -> None:

@@ -171,3 +171,21 @@ def test_ray_train_cli(train_corpus, tmp_path):
     assert not (home / "ray_results").exists()
     # Both workers imported the code and ran its callback.
     assert len(list(markers.iterdir())) == 2
+
+
+def test_a_workers_error_says_what_to_fix():
+    """A TextVAEError in a worker, which Ray wraps with its traceback, reaches
+    the caller as a TextVAEError with the worker's message."""
+    from spacy_textvae.errors import TextVAEError
+    from spacy_textvae.ray.train import _user_error
+
+    wrapped = RuntimeError(
+        "Training failed due to worker errors:\n[Rank 0,1 Error Snippet]:\nTraceback (most recent call last):\n"
+        "  File \"train.py\", line 1, in training_loop\n"
+        "spacy_textvae.errors.TextVAEError: [textvae] The training corpus has 1 docs, fewer than the 2 workers: use fewer workers.\n"
+    )
+    error = _user_error(wrapped)
+    assert isinstance(error, TextVAEError)
+    assert str(error) == "[textvae] The training corpus has 1 docs, fewer than the 2 workers: use fewer workers."
+    other = ValueError("something else")
+    assert _user_error(other) is other
