@@ -145,7 +145,6 @@ def main(argv: Optional[List[str]] = None) -> None:
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     dataset = ray.data.from_items([{"text": t} for t in texts]).materialize()
-    tiny = ray.data.from_items([{"text": texts[0]}]).materialize()
 
     runs: Dict[str, List[Any]] = {"pipe": [], "1": [], "2": []}
     for _ in range(args.repeats):
