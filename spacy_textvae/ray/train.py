@@ -152,6 +152,12 @@ def train_worker(loop_config: Dict[str, Any]) -> None:
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
+    if loop_config["use_gpu"]:
+        import ray.train.torch
+        import torch
+
+        # This worker's GPU, which `training_loop` reads as the current device.
+        torch.cuda.set_device(ray.train.torch.get_device())
     summary = training_loop(loop_config, rank, ctx.get_world_size())
     if rank == 0:
         with tempfile.TemporaryDirectory() as tmp:
@@ -197,6 +203,7 @@ def training_loop(loop_config: Dict[str, Any], rank: int, world: int) -> Dict[st
     torch.set_num_threads(loop_config["threads"])
     gpu_id = -1
     if loop_config["use_gpu"]:
+        # Before the pipeline is built: the torch device is fixed then.
         gpu_id = torch.cuda.current_device()
         spacy.require_gpu(gpu_id)
     config = util.load_config(loop_config["config_path"], overrides=loop_config["overrides"], interpolate=False)
