@@ -269,6 +269,10 @@ class TextVAE(TrainablePipe):
         install_extensions(extension_prefix)
         self._skip_finish_update = False
         self._warned_unfitted = False
+        # (step, prior fitted) at the last `score`, to tell when a run ended
+        # on a model that was never evaluated (see `_warn_about_saved_state`).
+        self._last_scored: Optional[Tuple[int, bool]] = None
+        self._warned_on_save = False
         self._topic_cache: Optional[Tuple[Any, numpy.ndarray, List[str]]] = None
         # Learned state only: the settings above always come from the config.
         self.cfg: Dict[str, Any] = {"step": 0, "docs_seen": 0, "prior_fitted": False}
@@ -665,6 +669,7 @@ class TextVAE(TrainablePipe):
         if not self.is_initialized:
             return self.scorer(examples, **kwargs)
         docs = [eg.predicted for eg in examples]
+        self._last_scored = (self.cfg["step"], self.cfg["prior_fitted"])
         perplexity, n_empty = self._annotated_perplexity(docs)
         # The selection score is left out until the prior is fitted: spaCy then
         # cannot choose an early snapshot, its clusters not yet learned, as model-best.
@@ -784,6 +789,33 @@ class TextVAE(TrainablePipe):
                 "not saved. Re-train with a lower [training.optimizer] learn_rate."
             )
 
+    def _warn_about_saved_state(self) -> None:
+        """In a training run that evaluates (spacy train), say when what is saved
+        cannot be a good model-best: the run is too short for the prior to be
+        fitted, or it ends on a fitted model no evaluation has seen while the
+        last one scored an unfitted snapshot (max_steps below eval_frequency)."""
+        scored = self._last_scored
+        if scored is None or self._warned_on_save or not self.is_initialized:
+            return
+        step, epochs = self.cfg["step"], self.epochs_seen
+        if not self.cfg["prior_fitted"] and step > 1:
+            self._warned_on_save = True
+            logger.warning(
+                "textvae: saving '%s' after %d updates (%.2f epochs), before its mixture prior is "
+                "fitted (after %.2f epochs). Until then its clusters follow the dominant topic and it "
+                "cannot be chosen as model-best: if training ends here, train for more than %.2f "
+                "epochs ([training] max_epochs or max_steps) or lower prior_fit_epochs.",
+                self.name, step, epochs, self._prior_fit_epochs, self._prior_fit_epochs,
+            )
+        elif self.cfg["prior_fitted"] and not scored[1] and step > scored[0] + 1:
+            self._warned_on_save = True
+            logger.warning(
+                "textvae: saving '%s' at update %d, fitted but not evaluated since update %d, before "
+                "the prior was fitted: if training ends here, model-best is that early snapshot. Use "
+                "model-last, or set [training] eval_frequency below max_steps.",
+                self.name, step, scored[0],
+            )
+
     def _saved_parts(self) -> Tuple[Dict[str, Any], bytes]:
         """The cfg to save (learned state and the model's checksum) and the model's bytes."""
         self._require_finite_weights()
@@ -846,6 +878,7 @@ class TextVAE(TrainablePipe):
         """
         path = util.ensure_path(path)
         cfg, model_bytes = self._saved_parts()
+        self._warn_about_saved_state()
         serialize = {
             "cfg": lambda p: srsly.write_json(p, cfg),
             "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),

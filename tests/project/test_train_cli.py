@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy
+import pytest
 import spacy
 from spacy.tokens import DocBin
 
@@ -116,3 +117,30 @@ def test_spacy_train_never_saves_a_diverged_model(tmp_path):
                 assert "saving it did not complete" in str(e)
             else:
                 assert numpy.isfinite(loaded(texts[0])._.latent).all()
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        # Evaluated at step 0 only, fitted after it: model-best is that early snapshot.
+        (["--training.eval_frequency", "50"], "model-best is that early snapshot"),
+        # Ends before the prior is fitted.
+        (["--components.textvae.prior_fit_epochs", "100"], "before its mixture prior is fitted"),
+    ],
+    ids=["never-evaluated-after-the-fit", "too-short-for-the-prior"],
+)
+def test_spacy_train_says_when_model_best_cannot_be_trusted(tmp_path, overrides, message):
+    texts, _ = make_corpus(n_per_theme=12)
+    out = subprocess.run(train_command(tmp_path, texts, *overrides), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert message in " ".join((out.stdout + out.stderr).split())
+
+
+def test_spacy_train_best_model_is_fitted(tmp_path):
+    """With an evaluation after the fit, model-best is never an unfitted snapshot."""
+    texts, _ = make_corpus(n_per_theme=12)
+    out = subprocess.run(train_command(tmp_path, texts), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "model-best is that early snapshot" not in out.stdout + out.stderr
+    best = spacy.load(tmp_path / "out" / "model-best").get_pipe("textvae")
+    assert best.cfg["prior_fitted"] and best.cfg["step"] > 1
