@@ -671,9 +671,11 @@ class TextVAE(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         self._last_scored = (self.cfg["step"], self.cfg["prior_fitted"])
         perplexity, n_empty = self._annotated_perplexity(docs)
-        # The selection score is left out until the prior is fitted: spaCy then
-        # cannot choose an early snapshot, its clusters not yet learned, as model-best.
-        gain = perplexity_gain(perplexity, self._unigram_perplexity(docs)) if self.cfg["prior_fitted"] else None
+        # The selection score is 0 until the prior is fitted, below any fitted
+        # snapshot's, so spaCy never chooses an early one (clusters not yet
+        # learned) as model-best. Not None: spaCy drops a score that is None at
+        # its first evaluation from the weighted score for the rest of the run.
+        gain = perplexity_gain(perplexity, self._unigram_perplexity(docs)) if self.cfg["prior_fitted"] else 0.0
         extra = {
             "textvae_perplexity": perplexity,
             "textvae_perplexity_gain": gain,

@@ -201,8 +201,8 @@ def test_scores(trained, corpus):
 
 
 def test_the_selection_score_waits_for_the_prior(corpus):
-    """Before the mixture prior is fitted, textvae_perplexity_gain is left out
-    (spaCy then scores the snapshot 0), so model-best is never an early one."""
+    """Before the mixture prior is fitted, textvae_perplexity_gain is 0, below
+    any fitted snapshot's, so model-best is never an early one."""
     from spacy.training import Example
 
     from .conftest import train
@@ -214,13 +214,35 @@ def test_the_selection_score_waits_for_the_prior(corpus):
     examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
     assert not pipe.cfg["prior_fitted"]
     scores = nlp.evaluate(examples)
-    assert scores["textvae_perplexity_gain"] is None and scores["textvae_perplexity"] > 1.0
+    assert scores["textvae_perplexity_gain"] == 0.0 and scores["textvae_perplexity"] > 1.0
     optimizer = nlp.resume_training()
     for batch in spacy.util.minibatch(examples, size=16):
         nlp.update(batch, sgd=optimizer)
     assert pipe.cfg["prior_fitted"]
     # Positive once fitted, however little trained: it beats any unfitted snapshot.
     assert nlp.evaluate(examples)["textvae_perplexity_gain"] > 0.0
+
+
+def test_spacy_selects_on_the_gain_after_an_unfitted_first_evaluation(corpus):
+    """spaCy's evaluation callback keeps only the weighted scores present at
+    its first call: the gain must be there before the prior is fitted too."""
+    from spacy.training import Example
+    from spacy.training.loop import create_evaluation_callback
+
+    from .conftest import train
+
+    texts, _ = corpus
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("textvae", config={**SMALL_CONFIG, "prior_fit_epochs": 3.0})
+    train(nlp, texts, epochs=2)
+    examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
+    evaluate = create_evaluation_callback(nlp, lambda _: examples, {"textvae_perplexity_gain": 1.0})
+    assert evaluate()[0] == 0.0 and not pipe.cfg["prior_fitted"]
+    optimizer = nlp.resume_training()
+    for batch in spacy.util.minibatch(examples, size=16):
+        nlp.update(batch, sgd=optimizer)
+    score, scores = evaluate()
+    assert pipe.cfg["prior_fitted"] and score == scores["textvae_perplexity_gain"] > 0.0
 
 
 def test_score_reads_perplexity_from_annotations(trained, corpus, monkeypatch):
