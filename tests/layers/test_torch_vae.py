@@ -104,5 +104,5 @@ def test_topic_means_need_one_cluster_per_topic():
     settings = dataclasses.replace(SETTINGS, cluster_means="topics")
     with pytest.raises(TextVAEError, match="n_clusters == n_topics"):
         make_layer(settings, n_topics=3, n_clusters=2)
-    assert type(get_module(make_layer(SETTINGS, 3, 2)).prior).__name__ == "FreeMeansPrior"
+    assert type(get_module(make_layer(SETTINGS, 3, 2)).prior).__name__ == "TopicMixturePrior"
     assert type(get_module(make_layer(SETTINGS, 3, 3)).prior).__name__ == "TopicMeansPrior"
