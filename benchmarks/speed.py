@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIGS = [ROOT / "configs" / "fast.cfg", ROOT / "configs" / "cpu.cfg"]
+DEFAULT_CONFIGS = [ROOT / "configs" / "cpu.cfg"]
 
 # The shared upstream: the tok2vec of configs/shared.cfg.
 UPSTREAM_WIDTH = 64

@@ -17,7 +17,7 @@ from .conftest import build_tiny_bert
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "configs"
-CONFIGS = ["cpu", "fast", "shared", "trf"]
+CONFIGS = ["cpu", "shared", "trf"]
 
 
 def config_path(name: str) -> Path:

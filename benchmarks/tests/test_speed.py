@@ -10,8 +10,8 @@ from .conftest import make_corpus
 
 def test_speed_report_on_a_tiny_corpus(tmp_path):
     texts, _ = make_corpus(n_per_theme=10, seed=1)
-    setups = speed.inference_setups([speed.ROOT / "configs" / "fast.cfg"], texts, texts[:20], steps=2, batch_size=8)
-    assert list(setups) == ["tokenizer", "fast.cfg", "upstream tok2vec", "upstream tok2vec + textvae (listener)"]
+    setups = speed.inference_setups([speed.ROOT / "configs" / "cpu.cfg"], texts, texts[:20], steps=2, batch_size=8)
+    assert list(setups) == ["tokenizer", "cpu.cfg", "upstream tok2vec", "upstream tok2vec + textvae (listener)"]
     inference = speed.alternate(setups, runs=1)
     demo = tmp_path / "demo.jsonl"
     demo.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf8")
@@ -21,5 +21,5 @@ def test_speed_report_on_a_tiny_corpus(tmp_path):
     memory = {256: {"peak_mib": 10.0, "dense_mib": 9.8, "n_vocab": 10000}}
     args = argparse.Namespace(n_docs=20, runs=1, batch_size=8, thread_updates=1)
     text = speed.report(args, inference, threads, memory)
-    assert "| fast.cfg |" in text and "textvae on a shared upstream tok2vec: time ×" in text
+    assert "| cpu.cfg |" in text and "textvae on a shared upstream tok2vec: time ×" in text
     assert "torch_threads = 0" in text and "| 256 | 10.0 | 9.8 |" in text
