@@ -80,10 +80,17 @@ def write_corpora(work: Path) -> None:
                 out.write(json.dumps({"text": cols[0], "label": cols[2] if len(cols) > 2 else ""}) + "\n")
 
 
-def _sh(cmd: List[str]) -> float:
+def _sh(cmd: List[str]) -> Tuple[float, float]:
+    """Run cmd; RETURNS its wall seconds and its CPU seconds (user + system:
+    on a shared machine, with one thread, the better guide to its own cost)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - start, cpu
 
 
 def _prepare(work: Path, corpus: str) -> Path:
@@ -122,13 +129,13 @@ def run(args) -> Dict[str, Any]:
     for setting in args.set:
         key, value = setting.split("=", 1)
         cmd += [f"--{key}", value]
-    train_s = _sh(cmd)
+    train_s, train_cpu_s = _sh(cmd)
     log = {}
     nlp = spacy.load(out_dir / "model-best")
     pipe = nlp.get_pipe("textvae")
     record: Dict[str, Any] = {
         "corpus": args.corpus, "config": args.config, "settings": args.set, "tag": args.tag, "k": args.k, "clusters": args.clusters, "seed": args.seed,
-        "train_s": round(train_s, 1), "best_step": pipe.cfg["step"], "best_epochs": round(pipe.epochs_seen, 2),
+        "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu_s, 1), "best_step": pipe.cfg["step"], "best_epochs": round(pipe.epochs_seen, 2),
         "prior_fitted": pipe.cfg["prior_fitted"],
         "last_step": spacy.load(out_dir / "model-last").get_pipe("textvae").cfg["step"],
     }
