@@ -6,6 +6,7 @@ the same documents.
     # the corpora: raw 20NG, its subject lines, its first sentences, a 4-class subset
     python -m benchmarks.product_path corpora --work /tmp/textvae_bench
     # one run: train, score on test, append a JSON line to the results file
+    # (`rescore` with the same arguments scores a trained run again)
     OMP_NUM_THREADS=1 python -m benchmarks.product_path run ng20 --k 20 --clusters 20 --seed 0 \\
         --work /tmp/textvae_bench --out benchmarks/results/product_path.jsonl
     # topics on the OCTIS corpus (NPMI over the corpus itself, TD)
@@ -114,7 +115,6 @@ def _usage(assigned: numpy.ndarray, n: int) -> Dict[str, float]:
 def run(args) -> Dict[str, Any]:
     import spacy
     from sklearn.cluster import KMeans
-    from spacy.tokens import DocBin
 
     from spacy_textvae.metrics import cluster_scores, npmi_coherence, topic_diversity
 
@@ -129,13 +129,12 @@ def run(args) -> Dict[str, Any]:
     for setting in args.set:
         key, value = setting.split("=", 1)
         cmd += [f"--{key}", value]
-    train_s, train_cpu_s = _sh(cmd)
-    log = {}
+    train_s, train_cpu_s = (None, None) if args.cmd == "rescore" else _sh(cmd)
     nlp = spacy.load(out_dir / "model-best")
     pipe = nlp.get_pipe("textvae")
     record: Dict[str, Any] = {
         "corpus": args.corpus, "config": args.config, "settings": args.set, "tag": args.tag, "k": args.k, "clusters": args.clusters, "seed": args.seed,
-        "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu_s, 1), "best_step": pipe.cfg["step"], "best_epochs": round(pipe.epochs_seen, 2),
+        "train_s": train_s and round(train_s, 1), "train_cpu_s": train_cpu_s and round(train_cpu_s, 1), "best_step": pipe.cfg["step"], "best_epochs": round(pipe.epochs_seen, 2),
         "prior_fitted": pipe.cfg["prior_fitted"],
         "last_step": spacy.load(out_dir / "model-last").get_pipe("textvae").cfg["step"],
     }
@@ -148,10 +147,11 @@ def run(args) -> Dict[str, Any]:
         docs = list(nlp.pipe((" ".join(t) for t in texts), batch_size=256))
         record["topics_usage"] = _usage(numpy.asarray([doc._.topics.argmax() for doc in docs]), args.k)
         return record
-    test = list(DocBin().from_disk(d / "test.spacy").get_docs(nlp.vocab))
-    gold = [max(doc.cats, key=doc.cats.get) for doc in test]
+    # Every test doc, as the peers see them (test.spacy is for spaCy's tooling).
+    rows = [json.loads(line) for line in open(d / "test.jsonl", encoding="utf8")]
+    gold = [r["label"] for r in rows]
     start = time.perf_counter()
-    docs = list(nlp.pipe((doc.text for doc in test), batch_size=256))
+    docs = list(nlp.pipe((r["text"] for r in rows), batch_size=256))
     record["pipe_docs_per_s"] = round(len(docs) / (time.perf_counter() - start), 1)
     pred = numpy.asarray([doc._.cluster for doc in docs])
     latents = numpy.stack([doc._.latent for doc in docs])
@@ -165,7 +165,7 @@ def run(args) -> Dict[str, Any]:
     record["topics_usage"] = _usage(topics.argmax(1), args.k)
     labels, counts = numpy.unique(gold, return_counts=True)
     record["labels_largest_vs_even"] = float(counts.max() / (counts.sum() / len(labels)))
-    record["test_npmi"] = float(npmi_coherence(top10, [pipe.topic_vocab.tokens_of(doc) for doc in test]))
+    record["test_npmi"] = float(npmi_coherence(top10, [pipe.topic_vocab.tokens_of(doc) for doc in docs]))
     record["td"] = float(topic_diversity(top25, 25))
     return record
 
@@ -225,7 +225,7 @@ def main() -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("corpora")
     c.add_argument("--work", required=True)
-    for name in ("run", "peers"):
+    for name in ("run", "rescore", "peers"):
         r = sub.add_parser(name)
         r.add_argument("corpus")
         r.add_argument("--k", type=int, default=20)
@@ -247,7 +247,7 @@ def main() -> None:
         print(table(args.path))
         return
     args.clusters = args.clusters or args.k
-    records = [run(args)] if args.cmd == "run" else peers(args)
+    records = peers(args) if args.cmd == "peers" else [run(args)]
     with open(args.out, "a", encoding="utf8") as f:
         for record in records:
             print(json.dumps(record))
