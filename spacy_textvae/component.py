@@ -454,12 +454,35 @@ class TextVAE(TrainablePipe):
         sample = [eg.reference for eg in islice(get_examples(), 8)]
         initialize_textvae(self.model, lambda: (eg.reference for eg in get_examples()), sample)
         self.cfg.update({"step": 0, "docs_seen": 0, "prior_fitted": False})
+        if nlp is not None:
+            self._check_planned_training(nlp.config.get("training", {}))
         logger.info(
             "textvae: %d topic words from %d docs, token vectors of width %d",
             len(self.topic_vocab),
             self.topic_vocab.n_docs,
             self.model.get_ref("pooling").get_dim("nI"),
         )
+
+    def _check_planned_training(self, training: Dict[str, Any]) -> None:
+        """Warn when the [training] block of the config plans fewer passes over
+        the corpus than the KL warm-up takes: the run would end on a model that
+        never saw the full KL term (and maybe before the prior fit)."""
+        n_docs = max(self.topic_vocab.n_docs, 1)
+        limits = []
+        max_epochs, max_steps = training.get("max_epochs"), training.get("max_steps")
+        if isinstance(max_epochs, int) and max_epochs > 0:
+            limits.append(float(max_epochs))
+        size = training.get("batcher", {}).get("size")
+        if isinstance(max_steps, int) and max_steps > 0 and isinstance(size, int) and size > 0:
+            limits.append(max_steps * size / n_docs)
+        needed = max(self.kl_warmup_epochs, self._prior_fit_epochs)
+        if limits and min(limits) < needed:
+            logger.warning(
+                "textvae: [training] plans at most %.2f passes over the %d training docs, fewer than the "
+                "'%s' component's schedule needs (KL warm-up %.2f epochs, prior fit after %.2f): raise "
+                "[training] max_steps or max_epochs, or lower kl_warmup_epochs.",
+                min(limits), n_docs, self.name, self.kl_warmup_epochs, self._prior_fit_epochs,
+            )
 
     def update(
         self,

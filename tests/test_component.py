@@ -379,3 +379,28 @@ def test_docs_without_topic_words_are_counted_not_averaged(trained, corpus):
     assert scores["textvae_docs_without_topic_words"] == 4.0
     assert scores["textvae_perplexity"] == pytest.approx(pipe.perplexity(docs), rel=1e-5)
     assert 1.0 < scores["textvae_perplexity"] < len(pipe.topic_vocab)
+
+
+def test_a_training_plan_shorter_than_the_schedule_is_reported(corpus, caplog):
+    """nlp.initialize reads [training]: 4 updates of 16 over 90 docs are 0.7
+    passes, fewer than the 7-epoch KL warm-up."""
+    import logging
+
+    from spacy.training import Example
+
+    texts, _ = corpus
+    nlp = spacy.blank("en")
+    nlp.add_pipe("textvae", config=SMALL_CONFIG)
+    nlp.config["training"]["max_steps"] = 4
+    nlp.config["training"]["max_epochs"] = 0
+    nlp.config["training"]["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "size": 16, "get_length": None}
+    examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
+    with caplog.at_level(logging.WARNING, logger="spacy_textvae"):
+        nlp.initialize(lambda: examples)
+    assert "plans at most 0.71 passes over the 90 training docs" in caplog.text
+    caplog.clear()
+    nlp.config["training"]["max_epochs"] = 20
+    nlp.config["training"]["max_steps"] = 0
+    with caplog.at_level(logging.WARNING, logger="spacy_textvae"):
+        nlp.initialize(lambda: examples)
+    assert "plans at most" not in caplog.text
