@@ -31,15 +31,6 @@ def _docs(nlp, path: str, limit: int = 0):
     return docs[:limit] if limit else docs
 
 
-def unigram_gain(pipe, docs, perplexity: float) -> float:
-    """The perplexity of the training unigram over the model's (the component's textvae_perplexity_gain)."""
-    vocab = pipe.topic_vocab
-    doc_ids, _, cols = vocab.token_columns(docs)
-    logf = vocab.log_frequencies().astype("float64")
-    unigram = float(numpy.exp(-logf[cols].mean()))
-    return unigram / perplexity
-
-
 def score_checkpoint(path: Path, dev_path: str, train_path: str, test_path: str, train_limit: int) -> Dict[str, Any]:
     nlp = spacy.load(path)
     pipe = nlp.get_pipe("textvae")
@@ -60,7 +51,8 @@ def score_checkpoint(path: Path, dev_path: str, train_path: str, test_path: str,
         "prior_fitted": pipe.cfg["prior_fitted"],
         "dev_npmi": dev_scores.get("textvae_npmi"),
         "dev_perplexity": dev_scores.get("textvae_perplexity"),
-        "dev_gain": unigram_gain(pipe, dev, dev_scores["textvae_perplexity"]),
+        # The component's own selection score (0 before the prior is fitted).
+        "dev_gain": dev_scores["textvae_perplexity_gain"],
         "train_npmi": npmi_coherence(top10, train_ref),
         "diversity": topic_diversity(words),
         "test_nmi": cluster_scores(pred, gold)["nmi"],

@@ -113,6 +113,18 @@ class MixturePrior(nn.Module):
         RETURNS (int): how many were re-seeded."""
         return 0
 
+    def _dead_components(self, X: Tensor, min_share: float) -> Tuple[Tensor, Tensor]:
+        """RETURNS (Tuple[Tensor, Tensor]): the components whose share of X's
+        responsibility is below min_share / n_clusters, and as many of X's
+        worst-explained points, to re-seed them at (none if X is too small)."""
+        if X.shape[0] < 2 * self.n_clusters:
+            return X.new_zeros((0,), dtype=torch.long), X[:0]
+        log_lik = self.component_log_likelihood(X)
+        share = F.softmax(log_lik, dim=1).mean(0)
+        dead = torch.nonzero(share < min_share / self.n_clusters).flatten()
+        worst = torch.argsort(torch.logsumexp(log_lik, dim=1))[: dead.numel()]
+        return dead, X[worst]
+
 
 class FreeMeansPrior(MixturePrior):
     """Free means, fitted by k-means++ and k-means on the posterior means (VaDE)."""
@@ -127,16 +139,7 @@ class FreeMeansPrior(MixturePrior):
         return self.free_means
 
     def _fit_means(self, X: Tensor, seed: int) -> Tuple[Tensor, Tensor]:
-        C = self.n_clusters
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        centers = _kmeans_pp(X, C, gen)
-        for _ in range(self.n_iter):
-            assign = torch.cdist(X, centers).argmin(1)
-            onehot = F.one_hot(assign, C).to(X.dtype)
-            sizes = onehot.sum(0)
-            sums = onehot.t() @ X
-            nonempty = sizes > 0
-            centers[nonempty] = sums[nonempty] / sizes[nonempty].unsqueeze(1)
+        centers = _kmeans(X, self.n_clusters, seed, self.n_iter)
         assign = torch.cdist(X, centers).argmin(1)
         self.free_means.data.copy_(centers)
         return centers, assign
@@ -145,15 +148,9 @@ class FreeMeansPrior(MixturePrior):
     def repair(self, X: Tensor, min_share: float = 0.2) -> int:
         """Re-seed components whose share of X's responsibility is below
         min_share / n_clusters at the worst-explained points of X."""
-        if X.shape[0] < 2 * self.n_clusters:
-            return 0
-        log_lik = self.component_log_likelihood(X)
-        share = F.softmax(log_lik, dim=1).mean(0)
-        dead = torch.nonzero(share < min_share / self.n_clusters).flatten()
-        if dead.numel() == 0:
-            return 0
-        worst = torch.argsort(torch.logsumexp(log_lik, dim=1))[: dead.numel()]
-        self.free_means.data[dead] = X[worst]
+        dead, worst = self._dead_components(X, min_share)
+        if dead.numel():
+            self.free_means.data[dead] = worst
         return int(dead.numel())
 
 
@@ -225,16 +222,7 @@ class TopicMixturePrior(MixturePrior):
         return self.offset.unsqueeze(0) + F.softplus(self.raw_scale) * self.mixes()
 
     def _fit_means(self, X: Tensor, seed: int) -> Tuple[Tensor, Tensor]:
-        C = self.n_clusters
-        theta = F.softmax(X, dim=1)
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        centers = _kmeans_pp(theta, C, gen)
-        for _ in range(self.n_iter):
-            assign = torch.cdist(theta, centers).argmin(1)
-            onehot = F.one_hot(assign, C).to(X.dtype)
-            sizes = onehot.sum(0)
-            nonempty = sizes > 0
-            centers[nonempty] = (onehot.t() @ theta)[nonempty] / sizes[nonempty].unsqueeze(1)
+        centers = _kmeans(F.softmax(X, dim=1), self.n_clusters, seed, self.n_iter)
         self.mix_logits.data.copy_(_mix_logits(centers))
         # a: the mean margin of a doc's dominant topic over the others' mean, as
         # for topic-tied means; b centres the means on the data.
@@ -250,15 +238,9 @@ class TopicMixturePrior(MixturePrior):
     def repair(self, X: Tensor, min_share: float = 0.2) -> int:
         """Re-seed clusters whose share of X's responsibility is below
         min_share / n_clusters, at the topic mixes of the worst-explained points of X."""
-        if X.shape[0] < 2 * self.n_clusters:
-            return 0
-        log_lik = self.component_log_likelihood(X)
-        share = F.softmax(log_lik, dim=1).mean(0)
-        dead = torch.nonzero(share < min_share / self.n_clusters).flatten()
-        if dead.numel() == 0:
-            return 0
-        worst = torch.argsort(torch.logsumexp(log_lik, dim=1))[: dead.numel()]
-        self.mix_logits.data[dead] = _mix_logits(F.softmax(X[worst], dim=1))
+        dead, worst = self._dead_components(X, min_share)
+        if dead.numel():
+            self.mix_logits.data[dead] = _mix_logits(F.softmax(worst, dim=1))
         return int(dead.numel())
 
 
@@ -267,6 +249,19 @@ def _mix_logits(mixes: Tensor) -> Tensor:
     no topic is ruled out for good."""
     logits = torch.log(mixes.clamp_min(1e-3))
     return logits - logits.mean(1, keepdim=True)
+
+
+def _kmeans(X: Tensor, k: int, seed: int, n_iter: int) -> Tensor:
+    """k-means++ seeding, then n_iter Lloyd steps (an empty cluster keeps its
+    centre). RETURNS (Tensor): the centres, (k, dims)."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    centers = _kmeans_pp(X, k, gen)
+    for _ in range(n_iter):
+        onehot = F.one_hot(torch.cdist(X, centers).argmin(1), k).to(X.dtype)
+        sizes = onehot.sum(0)
+        nonempty = sizes > 0
+        centers[nonempty] = (onehot.t() @ X)[nonempty] / sizes[nonempty].unsqueeze(1)
+    return centers
 
 
 def _kmeans_pp(X: Tensor, k: int, gen: torch.Generator) -> Tensor:
