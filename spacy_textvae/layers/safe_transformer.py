@@ -21,6 +21,7 @@ from thinc.api import Model, get_torch_default_device
 from thinc.types import Floats2d, Ragged
 
 from ..errors import TextVAEError
+from .leading_tokens import with_leading_tokens
 
 # spaCy loads every registered architecture's entry point to list the available
 # names when a config names an unknown one, so this module must import without
@@ -35,6 +36,7 @@ except ImportError:  # pragma: no cover - the test environment has the extra
     HFShim = object  # type: ignore[assignment,misc]
 
 ARCHITECTURE = "spacy-textvae.Tok2VecTransformer.v1"
+ARCHITECTURE_V2 = "spacy-textvae.Tok2VecTransformer.v2"
 # Saved beside the weights, so a state from spacy-transformers' own shim (a
 # torch.save pickle, no such key) is told apart without being parsed.
 WEIGHTS_FORMAT_KEY = "weights_format"
@@ -86,6 +88,41 @@ def create_safe_tok2vec_transformer_v1(
         dict(grad_scaler_config),
     )
     return use_safe_shims(model)
+
+
+def create_safe_tok2vec_transformer_v2(
+    name: str,
+    get_spans: Callable[[List[Doc]], List[List[Span]]],
+    tokenizer_config: Dict[str, Any],
+    pooling: Model[Ragged, Floats2d],
+    max_tokens: int,
+    grad_factor: float = 1.0,
+    transformer_config: Dict[str, Any] = _NO_SETTINGS,
+    mixed_precision: bool = False,
+    grad_scaler_config: Dict[str, Any] = _NO_SETTINGS,
+) -> Model[List[Doc], List[Floats2d]]:
+    """`spacy-textvae.Tok2VecTransformer.v1` reading only the first
+    `max_tokens` tokens of each doc (0: every token). A transformer's cost
+    grows with the doc; sentence-embedding models are trained on, and used
+    with, truncated input, and their pooled opening clusters a corpus as well
+    as the whole doc does. The bag of words still counts every token.
+
+    max_tokens (int): Tokens the transformer reads per doc; 0 reads all of them.
+    The other arguments are those of `create_safe_tok2vec_transformer_v1`.
+    RETURNS (Model[List[Doc], List[Floats2d]]): The token-vector layer: one row
+        per token read.
+    """
+    transformer = create_safe_tok2vec_transformer_v1(
+        name,
+        get_spans,
+        tokenizer_config,
+        pooling,
+        grad_factor,
+        transformer_config,
+        mixed_precision,
+        grad_scaler_config,
+    )
+    return with_leading_tokens(transformer, max_tokens)
 
 
 def use_safe_shims(model: Model) -> Model:

@@ -172,7 +172,10 @@ def test_round_trip_identical_and_no_pickle(saved_pipeline, monkeypatch):
 def test_config_trf_uses_the_safe_transformer():
     config = spacy.util.load_config(ROOT / "configs" / "trf.cfg", interpolate=False)
     arch = config["components"]["textvae"]["model"]["tok2vec"]["@architectures"]
-    assert arch == "spacy-textvae.Tok2VecTransformer.v1"
+    assert arch == "spacy-textvae.Tok2VecTransformer.v2"
+    # The transformer reads a bounded opening of each doc, one window of it.
+    tok2vec = config["components"]["textvae"]["model"]["tok2vec"]
+    assert 0 < tok2vec["max_tokens"] <= tok2vec["get_spans"]["window"]
 
 
 @pytest.mark.parametrize("keep_format_key", [True, False], ids=["planted", "old_format"])
