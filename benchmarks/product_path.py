@@ -167,7 +167,31 @@ def run(args) -> Dict[str, Any]:
     record["labels_largest_vs_even"] = float(counts.max() / (counts.sum() / len(labels)))
     record["test_npmi"] = float(npmi_coherence(top10, [pipe.topic_vocab.tokens_of(doc) for doc in docs]))
     record["td"] = float(topic_diversity(top25, 25))
+    if args.encoder_peer:
+        record.update(_encoder_peer(nlp, pipe, [r["text"] for r in rows], gold, args.clusters, args.seed))
     return record
+
+
+def _encoder_peer(nlp, pipe, texts: List[str], gold: List[str], n_clusters: int, seed: int) -> Dict[str, Any]:
+    """k-means (10 restarts) on the L2-normalised pooled vectors of the
+    pipeline's own encoder (for a transformer: its mean-pooled sentence
+    embedding), fitted on the test docs themselves; and the encoder's own rate
+    in docs/s, which with a frozen encoder is the one pass training pays."""
+    from sklearn.cluster import KMeans
+
+    from spacy_textvae.metrics import cluster_scores
+
+    tok2vec, pooling = pipe.model.get_ref("tok2vec"), pipe.model.get_ref("pooling")
+    start = time.perf_counter()
+    pooled = []
+    for i in range(0, len(texts), 64):
+        docs = [nlp.make_doc(t) for t in texts[i : i + 64]]
+        pooled.append(numpy.asarray(pooling.predict(tok2vec.predict(docs))))
+    rate = len(texts) / (time.perf_counter() - start)
+    X = numpy.concatenate(pooled)
+    X = X / numpy.maximum(numpy.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    km = KMeans(n_clusters, n_init=10, random_state=seed).fit(X)
+    return {"kmeans_encoder": cluster_scores(km.labels_, gold), "encoder_docs_per_s": round(rate, 2)}
 
 
 def peers(args) -> List[Dict[str, Any]]:
@@ -237,6 +261,8 @@ def main() -> None:
         r.add_argument("--set", action="append", default=[],
                        help="research only: a config override, e.g. components.textvae.model.dropout=0")
         r.add_argument("--tag", default="", help="suffix of the run's output directory")
+        r.add_argument("--encoder-peer", action="store_true",
+                       help="also k-means on the pipeline encoder's own pooled vectors (e.g. a transformer's)")
     t = sub.add_parser("table")
     t.add_argument("path")
     args = p.parse_args()
