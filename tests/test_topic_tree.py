@@ -148,3 +148,26 @@ def test_uninitialized_component_raises_e109():
                  lambda: pipe.sample_words(topics=[1, 0, 0, 0, 0, 0])):
         with pytest.raises(TextVAEError, match="E109"):
             call()
+
+
+def readme_python_block(heading: str) -> str:
+    """The first ```python block after `heading` in README.md."""
+    from pathlib import Path
+
+    lines = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf8").splitlines()
+    start = lines.index(heading)
+    opening = next(i for i in range(start, len(lines)) if lines[i].strip() == "```python")
+    closing = next(i for i in range(opening + 1, len(lines)) if lines[i].strip() == "```")
+    return "\n".join(lines[opening + 1 : closing])
+
+
+def test_readme_example_runs_after_the_quickstart(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the quickstart saves a pipeline in the working directory
+    namespace: dict = {}
+    exec(readme_python_block("## Quickstart (Python)"), namespace)
+    exec(readme_python_block("## Topic tree, merging, generation, groups"), namespace)
+    pipe, nlp = namespace["textvae"], namespace["nlp"]
+    assert pipe.n_doc_topics == 3 and nlp("The chef baked bread.")._.topics.shape == (3,)
+    out = capsys.readouterr().out
+    assert "topic 0:" in out and "2024-0" not in out
+    assert len(namespace["z"]) == 3
