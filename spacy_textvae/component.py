@@ -20,7 +20,18 @@ from thinc.api import Config, Model, Optimizer
 from . import scorer  # noqa: F401  (registers the scorer)
 from .errors import NonFiniteBatchError, TextVAEError
 from .extensions import DOC_EXTENSIONS, TOKEN_EXTENSION, install_extensions, resolve_extension_prefix, token_topics_key
-from .layers import VAEOutput, fit_prior, initialize_textvae, repair_prior, set_step_state, topic_log_probs
+from .groups import GroupKey, GroupTopics, topics_per_group
+from .layers import (
+    VAEOutput,
+    fit_prior,
+    initialize_textvae,
+    prior_components,
+    repair_prior,
+    set_step_state,
+    topic_log_probs,
+    topic_vectors,
+    word_log_probs,
+)
 from .layers.textvae_model import (
     discard_update,
     get_topic_vocab,
@@ -33,8 +44,11 @@ from .layers.textvae_model import (
 )
 from .layers.torch_vae import get_module
 from .metrics import elbo_perplexity, perplexity_gain
+from .sampling import Seed, as_generator, bags_to_words, draw_bags, interpolate_latents, softmax, source_latents
 from .saved_state import check_model_bytes, read_saved_cfg, saved_cfg
 from .token_topics import annotate_token_topics
+from .topic_merge import compose, expand_topics, fold_matrix, merge_assignment, merged_log_probs
+from .topic_tree import TopicTree, build_topic_tree
 from .topic_words import check_ranking, check_weight, ranking_scores, top_words
 from .vocab import TopicVocab
 
@@ -372,6 +386,9 @@ class TextVAE(TrainablePipe):
         key = self._elbo_key
         docs = list(docs)
         self._set_token_topics(docs, topics)
+        merge_map = self.topic_merge_map
+        if merge_map is not None:
+            topics = topics @ fold_matrix(merge_map)
         for i, doc in enumerate(docs):
             ext = doc._
             setattr(ext, names["latent"], latent[i].copy())
@@ -387,18 +404,24 @@ class TextVAE(TrainablePipe):
         `token._.topic_probs`, and `doc.spans[name]` (see `token_topics`)."""
         log_probs, labels = self._topic_view()
         key = token_topics_key(self.extension_prefix)
-        annotate_token_topics(docs, topics, log_probs, labels, self.topic_vocab, key, self.name)
+        merge_map = self.topic_merge_map
+        fold = None if merge_map is None else fold_matrix(merge_map)
+        annotate_token_topics(docs, topics, log_probs, labels, self.topic_vocab, key, self.name, fold)
 
     def _topic_view(self) -> Tuple[numpy.ndarray, List[str]]:
-        """log p(word | topic) and the topic labels, computed once per model
-        state: the weights change only in updates."""
-        state = (self.cfg["step"], self.topic_word_ranking, self.topic_word_exclusivity, self.topic_word_relevance)
+        """log p(word | topic) of the VAE's topics and the labels of the
+        reported (merged) topics, computed once per model state: the weights
+        change only in updates, the labels also in merges."""
+        merge = tuple(self.cfg.get("topic_merge") or ())
+        state = (self.cfg["step"], merge, self.topic_word_ranking, self.topic_word_exclusivity,
+                 self.topic_word_relevance)
         cached = self._topic_cache
         if cached is None or cached[0] != state:
-            log_probs = self._topic_log_probs()
+            raw = self._raw_topic_log_probs()
+            log_probs = self._merged(raw)
             words = top_words(log_probs, self._rank_scores(log_probs, None, None), self.topic_vocab.words, 3)
             labels = [f"{k}: " + " ".join(w for w, _ in topic) for k, topic in enumerate(words)]
-            cached = (state, log_probs, labels)
+            cached = (state, raw, labels)
             self._topic_cache = cached
         return cached[1], cached[2]
 
@@ -454,6 +477,8 @@ class TextVAE(TrainablePipe):
         sample = [eg.reference for eg in islice(get_examples(), 8)]
         initialize_textvae(self.model, lambda: (eg.reference for eg in get_examples()), sample)
         self.cfg.update({"step": 0, "docs_seen": 0, "prior_fitted": False})
+        # A new model has new topics: an earlier merge map means nothing for them.
+        self.cfg.pop("topic_merge", None)
         if nlp is not None:
             self._check_planned_training(nlp.config.get("training", {}))
         logger.info(
@@ -597,8 +622,17 @@ class TextVAE(TrainablePipe):
         return numpy.exp(self._topic_log_probs()).astype("float32")
 
     def _topic_log_probs(self) -> numpy.ndarray:
+        """log p(word | topic) of the reported topics (merged ones after a merge)."""
+        return self._merged(self._raw_topic_log_probs())
+
+    def _raw_topic_log_probs(self) -> numpy.ndarray:
+        """log p(word | topic) of the VAE's own n_topics topics."""
         self._require_initialized()
         return topic_log_probs(self.model)
+
+    def _merged(self, log_probs: numpy.ndarray) -> numpy.ndarray:
+        merge_map = self.topic_merge_map
+        return log_probs if merge_map is None else merged_log_probs(log_probs, merge_map)
 
     def topic_word_scores(
         self, relevance: Optional[float] = None, exclusivity: Optional[float] = None
@@ -671,6 +705,196 @@ class TextVAE(TrainablePipe):
         """
         weights = self.topic_word_weights(top_n, relevance, exclusivity)
         return [[w for w, _ in topic] for topic in weights]
+
+    # -- topic structure, generation and groups -------------------------------
+
+    @property
+    def n_doc_topics(self) -> int:
+        """RETURNS (int): The number of topics in `doc._.topics`: n_topics, or
+        fewer after `merge_topics` / `reduce_topics`."""
+        merge_map = self.topic_merge_map
+        return self.n_topics if merge_map is None else int(merge_map.max()) + 1
+
+    @property
+    def topic_merge_map(self) -> Optional[numpy.ndarray]:
+        """RETURNS (Optional[numpy.ndarray]): int64 (n_topics,), the reported
+        topic of each of the VAE's topics; None when no topics were merged."""
+        merge = self.cfg.get("topic_merge")
+        return None if merge is None else numpy.asarray(merge, dtype="int64")
+
+    def topic_tree(self, top_n: int = 5) -> TopicTree:
+        """A hierarchy of the topics: average-linkage clustering over the cosine
+        distances of the topics' representations in the decoder (topic points
+        of the embedding decoder, rows of β of the linear one). After a merge,
+        its leaves are the merged topics.
+
+        top_n (int): Words per node (uniform mixture of its topics' word
+            distributions, ranked by relevance with λ = topic_word_relevance).
+        RETURNS (TopicTree): The tree; `str(tree)` is an indented text view,
+            `tree.to_json()` its JSON.
+        """
+        self._require_initialized()
+        return build_topic_tree(
+            topic_vectors(self.model),
+            self._raw_topic_log_probs(),
+            self.topic_vocab.log_frequencies(),
+            self.topic_vocab.words,
+            merge_map=self.topic_merge_map,
+            top_n=top_n,
+            relevance=self.topic_word_relevance,
+        )
+
+    def merge_topics(self, groups: Sequence[Sequence[int]]) -> None:
+        """Merge topics, in place: each group of topic ids becomes one topic.
+        `doc._.topics` then holds the sums of the members' proportions, topic
+        words and token topics come from the merged topics (a merged topic's
+        p(w | g) is the uniform mixture of its members'), and the merge map is
+        saved with the pipeline. The VAE keeps its n_topics latent topics;
+        clusters do not change. Merged topics are numbered by their smallest
+        member; topics in no group stay as they are. Ids refer to the current
+        topics (after any earlier merge).
+
+        groups (Sequence[Sequence[int]]): e.g. [[0, 3], [1, 4, 5]].
+        """
+        self._require_initialized()
+        assignment = merge_assignment(groups, self.n_doc_topics)
+        self._set_merge_map(compose(self.topic_merge_map, assignment))
+
+    def reduce_topics(self, n: int) -> None:
+        """Merge topics along `topic_tree()` until `n` remain, in place (see `merge_topics`).
+
+        n (int): The number of topics to keep, 1 .. n_doc_topics.
+        """
+        self._require_initialized()
+        current = self.n_doc_topics
+        if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or not 1 <= n <= current:
+            raise TextVAEError(
+                f"reduce_topics(n) needs an integer n in 1 .. {current} (the current number of topics), "
+                f"not {n!r}."
+            )
+        self.merge_topics(self.topic_tree(top_n=0).cut(int(n)))
+
+    def unmerge_topics(self) -> None:
+        """Undo every merge: the VAE's n_topics topics are reported again."""
+        self._set_merge_map(None)
+
+    def _set_merge_map(self, merge_map: Optional[numpy.ndarray]) -> None:
+        if merge_map is None or int(merge_map.max()) + 1 == self.n_topics:
+            self.cfg.pop("topic_merge", None)
+        else:
+            self.cfg["topic_merge"] = [int(k) for k in merge_map]
+        self._topic_cache = None
+
+    def word_probs(
+        self, *, topics: Optional[Sequence[float]] = None, latent: Optional[numpy.ndarray] = None
+    ) -> numpy.ndarray:
+        """The decoder's word distribution p(word | θ) for topic proportions or latents.
+
+        topics (Optional[Sequence[float]]): (n_doc_topics,) or (n, n_doc_topics)
+            proportions over the reported topics (normalised; after a merge a
+            merged topic's share is split evenly among its members).
+        latent (Optional[numpy.ndarray]): (n_topics,) or (n, n_topics) latents z, θ = softmax(z).
+        RETURNS (numpy.ndarray): float64 (n, n_vocab), rows summing to 1, over `topic_vocab.words`.
+        """
+        self._require_initialized()
+        latents, theta = source_latents(
+            rng=as_generator(0), n_samples=1, cluster=None, topics=topics, latent=latent, means=None,
+            variance=None, n_latent=self.n_topics, n_topics=self.n_doc_topics, cluster_mean=False,
+        )
+        return self._word_probs_of(latents, theta)
+
+    def _word_probs_of(self, latents: Optional[numpy.ndarray], theta: Optional[numpy.ndarray]) -> numpy.ndarray:
+        if latents is not None:
+            theta = softmax(latents)
+        elif self.topic_merge_map is not None:
+            theta = expand_topics(theta, self.topic_merge_map)
+        probs = numpy.exp(word_log_probs(self.model, theta).astype("float64"))
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def sample_words(
+        self,
+        *,
+        cluster: Optional[int] = None,
+        topics: Optional[Sequence[float]] = None,
+        latent: Optional[numpy.ndarray] = None,
+        n_words: int = 20,
+        n_samples: int = 1,
+        seed: Seed = 0,
+        cluster_mean: bool = False,
+        return_counts: bool = False,
+    ) -> Union[List[List[str]], Tuple[List[List[str]], numpy.ndarray]]:
+        """Draw bags of words from the decoder, p(word | θ), for one source:
+        a cluster (z ~ N(m_c, v), the cluster's Gaussian in the fitted prior,
+        or its mean with `cluster_mean`; θ = softmax(z)), a topic mixture θ, or
+        latents z (e.g. `doc._.latent`, or rows of `interpolate`).
+
+        cluster (Optional[int]): A cluster id.
+        topics (Optional[Sequence[float]]): Proportions over the reported topics,
+            one row or (m, n_doc_topics).
+        latent (Optional[numpy.ndarray]): (n_topics,) or (m, n_topics) latents.
+        n_words (int): Words per bag.
+        n_samples (int): Bags per source row (a cluster is one source).
+        seed (Union[int, numpy.random.Generator]): The same seed gives the same bags.
+        cluster_mean (bool): For a cluster, decode its mean instead of drawing z.
+        return_counts (bool): Also return the counts.
+        RETURNS: One list of words per bag (rows in source order, n_samples
+            each), and with `return_counts` also int64 (n_bags, n_vocab) counts
+            over `topic_vocab.words`.
+        """
+        self._require_initialized()
+        rng = as_generator(seed)
+        means = variance = None
+        if cluster is not None:
+            if not self.cfg["prior_fitted"]:
+                raise TextVAEError(
+                    f"The '{self.name}' mixture prior is not fitted yet, so its clusters have no Gaussians "
+                    "to sample from: train for longer (past prior_fit_epochs), or pass topics= or latent=."
+                )
+            means, variance = prior_components(self.model)
+        latents, theta = source_latents(
+            rng=rng, n_samples=n_samples, cluster=cluster, topics=topics, latent=latent, means=means,
+            variance=variance, n_latent=self.n_topics, n_topics=self.n_doc_topics, cluster_mean=cluster_mean,
+        )
+        counts = draw_bags(rng, self._word_probs_of(latents, theta), n_words)
+        bags = bags_to_words(counts, self.topic_vocab.words, rng)
+        return (bags, counts) if return_counts else bags
+
+    def interpolate(self, doc_a: Doc, doc_b: Doc, steps: int = 5) -> numpy.ndarray:
+        """Latents evenly spaced from one doc's to another's, both included
+        (for `sample_words(latent=...)`). Docs not yet annotated are run
+        through the component.
+
+        doc_a, doc_b (Doc): The docs.
+        steps (int): Number of latents (>= 2).
+        RETURNS (numpy.ndarray): float32 (steps, n_topics).
+        """
+        self._require_initialized()
+        name = self.extension_names["latent"]
+        ends = []
+        for doc in (doc_a, doc_b):
+            value = doc._.get(name)
+            ends.append(self(doc)._.get(name) if value is None else value)
+        return interpolate_latents(ends[0], ends[1], steps)
+
+    def topics_per_group(
+        self, docs: Iterable[Doc], key: GroupKey, *, frequency: Optional[str] = None
+    ) -> GroupTopics:
+        """Topic shares per group of docs (see `spacy_textvae.groups.topics_per_group`).
+        Docs not yet annotated are run through the component.
+
+        docs (Iterable[Doc]): The docs.
+        key (Union[str, Callable[[Doc], Any]]): A `Doc._` extension, a
+            `doc.user_data` key, a doc.cats label, or a callable.
+        frequency (Optional[str]): "day", "month" or "year" to bucket ISO dates; None: labels.
+        RETURNS (GroupTopics): Groups, counts, shares (rows sum to 1).
+        """
+        self._require_initialized()
+        name = self.extension_names["topics"]
+        docs = list(docs)
+        todo = [doc for doc in docs if doc._.get(name) is None]
+        if todo:
+            list(self.pipe(todo))
+        return topics_per_group(docs, key, frequency=frequency, topics_attr=name)
 
     # -- scoring ----------------------------------------------------------------
 
@@ -791,6 +1015,12 @@ class TextVAE(TrainablePipe):
                     f"{config[key]}. {key} fixes the weights' shapes: load it with "
                     f"[components.{self.name}] {key} = {value}, or train a new model."
                 )
+        merge = self.cfg.get("topic_merge")
+        if merge is not None and len(merge) != self.n_topics:
+            raise TextVAEError(
+                f"The saved '{self.name}' topic merge map covers {len(merge)} topics but the model has "
+                f"{self.n_topics}. The files were mixed or damaged: save the pipeline again."
+            )
         n_vocab = self.model.get_ref("vae").get_dim("nV")
         if n_vocab != len(self.topic_vocab):
             raise TextVAEError(

@@ -5,6 +5,7 @@ import hashlib
 from typing import Any, Dict, Tuple
 
 from .errors import TextVAEError
+from .topic_merge import check_merge_map
 
 
 def saved_cfg(cfg: Dict[str, Any], model_bytes: bytes) -> Dict[str, Any]:
@@ -17,7 +18,8 @@ def read_saved_cfg(saved: Any, name: str) -> Tuple[Dict[str, Any], str]:
 
     saved (Any): The parsed JSON.
     name (str): The component's name, for messages.
-    RETURNS (Tuple[Dict[str, Any], str]): {"step", "docs_seen", "prior_fitted"} and the checksum.
+    RETURNS (Tuple[Dict[str, Any], str]): {"step", "docs_seen", "prior_fitted"}
+        (and "topic_merge" when topics were merged) and the checksum.
     """
     try:
         step, fitted, checksum = saved["step"], saved["prior_fitted"], saved["model_sha256"]
@@ -32,7 +34,10 @@ def read_saved_cfg(saved: Any, name: str) -> Tuple[Dict[str, Any], str]:
             f"The saved state ('cfg') of the '{name}' component is damaged or from another "
             f"version ({type(e).__name__}: {e}). Re-train or re-save the pipeline."
         ) from e
-    return {"step": step, "docs_seen": docs_seen, "prior_fitted": fitted}, checksum
+    cfg: Dict[str, Any] = {"step": step, "docs_seen": docs_seen, "prior_fitted": fitted}
+    if saved.get("topic_merge") is not None:
+        cfg["topic_merge"] = check_merge_map(saved["topic_merge"], name)
+    return cfg, checksum
 
 
 def check_model_bytes(data: bytes, checksum: str, name: str) -> None:

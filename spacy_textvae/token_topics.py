@@ -4,7 +4,7 @@ document, given the document's topic proportions.
 p(k | w, d) ∝ θ_dk · p(w | k): the posterior of the topic that generated word w
 in document d under a mixture of the topics' word distributions.
 """
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy
 from spacy.tokens import Doc, Span
@@ -59,6 +59,7 @@ def annotate_token_topics(
     vocab: TopicVocab,
     user_data_key: Tuple[str, str],
     spans_key: str,
+    fold: Optional[numpy.ndarray] = None,
 ) -> None:
     """Attribute each topic-vocabulary word of the docs to the topics, kept
     compactly (token positions and float16 probabilities in
@@ -67,9 +68,15 @@ def annotate_token_topics(
 
     topics (numpy.ndarray): (n_docs, n_topics) the docs' topic proportions.
     topic_log_probs (numpy.ndarray): (n_topics, n_vocab) log p(word | topic).
+    fold (Optional[numpy.ndarray]): (n_topics, n_merged) 0/1 map of merged
+        topics: a word's merged-topic probabilities are the sums of its
+        members' (p(g | w, d) = Σ_{k ∈ g} p(k | w, d)), and `labels` are the
+        merged topics'.
     """
     doc_ids, positions, cols = vocab.token_columns(docs)
     probs = token_topic_probs(topics, topic_log_probs, doc_ids, cols)
+    if fold is not None:
+        probs = probs @ fold
     top = probs.argmax(axis=1) if len(probs) else numpy.zeros((0,), dtype="int64")
     run_docs, run_starts, run_ends, run_topics = topic_runs(doc_ids, positions, top)
     bounds = numpy.searchsorted(doc_ids, numpy.arange(len(docs) + 1))

@@ -9,7 +9,10 @@ from .textvae_model import (
     repair_prior,
     set_step_state,
     textvae_model,
+    prior_components,
     topic_log_probs,
+    topic_vectors,
+    word_log_probs,
 )
 from .torch_vae import VAESettings, build_torch_vae
 
@@ -25,6 +28,9 @@ __all__ = [
     "repair_prior",
     "set_step_state",
     "textvae_model",
+    "prior_components",
     "topic_log_probs",
+    "topic_vectors",
+    "word_log_probs",
     "with_grad_factor",
 ]

@@ -19,7 +19,7 @@ from .bag_of_words import BagOfWords
 from .encoder_cache import EncoderCache
 from .grad_factor import is_frozen
 from .torch_threads import TorchThreads, check_torch_threads
-from .torch_vae import StepState, VAEOutput, build_module, get_module
+from .torch_vae import StepState, VAEOutput, build_module, decode_word_log_probs, get_module, read_prior
 from .torch_vae import discard_update as undo_vae_step
 
 # Docs per forward pass in inference (bounds its memory; results do not depend on it).
@@ -267,3 +267,25 @@ def topic_log_probs(model: Model) -> numpy.ndarray:
     batch-norm running statistics and background included).
     RETURNS (numpy.ndarray): float32 (n_topics, n_vocab)."""
     return _module(model).topic_log_probs().cpu().numpy()
+
+
+
+def word_log_probs(model: Model, theta: numpy.ndarray) -> numpy.ndarray:
+    """log p(word | θ) as the trained model applies it (inference mode).
+
+    theta (numpy.ndarray): (n, n_topics) topic proportions.
+    RETURNS (numpy.ndarray): float32 (n, n_vocab).
+    """
+    return decode_word_log_probs(_module(model), theta)
+
+
+def topic_vectors(model: Model) -> numpy.ndarray:
+    """RETURNS (numpy.ndarray): float32 (n_topics, width), each topic's own
+    representation (its point among the word embeddings, or its row of β)."""
+    return _module(model).topic_vectors().cpu().numpy()
+
+
+def prior_components(model: Model) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """RETURNS (Tuple[numpy.ndarray, numpy.ndarray]): the mixture prior's means,
+    float32 (n_clusters, n_topics), and its shared variance, float32 (n_topics,)."""
+    return read_prior(_module(model))

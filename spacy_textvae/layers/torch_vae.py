@@ -142,6 +142,34 @@ def get_module(model: Model) -> Optional[TextVAEModule]:
     return model.shims[0]._model
 
 
+# Rows of θ decoded per call: bounds the (rows × vocabulary) array held at once.
+_DECODE_ROWS = 256
+
+
+def decode_word_log_probs(module: TextVAEModule, theta: numpy.ndarray) -> numpy.ndarray:
+    """log p(word | θ) of the module's decoder in inference mode, in blocks of rows.
+
+    theta (numpy.ndarray): (n, n_topics) topic proportions.
+    RETURNS (numpy.ndarray): float32 (n, n_vocab).
+    """
+    theta = numpy.asarray(theta, dtype="float32").reshape(-1, module.prior.n_latent)
+    device = module.latent_buffer.device
+    parts = [numpy.zeros((0, module.decoder.n_vocab), dtype="float32")]
+    for start in range(0, theta.shape[0], _DECODE_ROWS):
+        rows = torch.as_tensor(theta[start : start + _DECODE_ROWS], device=device)
+        parts.append(module.word_log_probs(rows).cpu().numpy())
+    return numpy.concatenate(parts)
+
+
+def read_prior(module: TextVAEModule) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """RETURNS (Tuple[numpy.ndarray, numpy.ndarray]): the mixture prior's means,
+    float32 (n_clusters, n_topics), and its shared variance, float32 (n_topics,)."""
+    with torch.no_grad():
+        means = module.prior.means().detach().float().cpu().numpy()
+        variance = module.prior.variance().detach().float().reshape(-1).cpu().numpy()
+    return means, variance
+
+
 def build_module(
     model: Model,
     *,

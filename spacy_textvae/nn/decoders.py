@@ -47,6 +47,10 @@ class LinearTopicWords(nn.Module):
         """RETURNS (Optional[Tensor]): None: the free matrix has no regulariser."""
         return None
 
+    def topic_vectors(self) -> Tensor:
+        """RETURNS (Tensor): each topic's own representation, its row of β, (n_topics, n_vocab)."""
+        return self.beta
+
 
 class EmbeddingTopicWords(nn.Module):
     """Topics as learned points in a fixed word-embedding space.
@@ -74,6 +78,11 @@ class EmbeddingTopicWords(nn.Module):
         t, e = self.topic_embeddings, self.word_embeddings
         dist = t.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1).unsqueeze(0) - 2.0 * t @ e.t()
         return dist.clamp_min(0.0)
+
+    def topic_vectors(self) -> Tensor:
+        """RETURNS (Tensor): each topic's own representation, its point in the
+        word-embedding space, (n_topics, width)."""
+        return self.topic_embeddings
 
     def weights(self) -> Tensor:
         """RETURNS (Tensor): softmax over topics of -distance / τ, (n_topics, n_vocab)."""

@@ -137,6 +137,21 @@ class TextVAEModule(nn.Module):
         return self.decoder(eye, train=False).float()
 
     @torch.no_grad()
+    def word_log_probs(self, theta: Tensor) -> Tensor:
+        """log p(word | θ): the decoder's distribution for documents of the given
+        topic proportions, as inference applies it (running statistics).
+
+        theta (Tensor): (batch, n_topics) topic proportions.
+        RETURNS (Tensor): float32 (batch, n_vocab)."""
+        return self.decoder(theta, train=False).float()
+
+    @torch.no_grad()
+    def topic_vectors(self) -> Tensor:
+        """RETURNS (Tensor): each topic's own representation in the decoder: its
+        point among the word embeddings, or its row of β. (n_topics, width)."""
+        return self.decoder.topic_words.topic_vectors().detach().float()
+
+    @torch.no_grad()
     def snapshot(self) -> Dict[str, Any]:
         """RETURNS (Dict[str, Any]): copies of the state a training forward pass
         changes besides the parameters (the batch-norm statistics and the latent

@@ -66,6 +66,8 @@ def preprocess_cli(
     lang: str = Opt("en", "--lang", help="Language of the tokenizer"),
     limit: int = Opt(0, "--limit", help="Use at most this many docs per input (0: all)"),
     shard_size: int = Opt(DEFAULT_SHARD_SIZE, "--shard-size", help="Docs per .spacy file; a larger split becomes a folder of shards (0: one file)"),
+    group_field: str = Opt("", "--group-field", help="JSON field or CSV column with a group (source, author), kept in doc.user_data['group'] for the report's topics per group; '' for none"),
+    date_field: str = Opt("", "--date-field", help="JSON field or CSV column with an ISO date, kept in doc.user_data['date'] for the report's topics over time; '' for none"),
 ) -> None:
     """Turn raw text into spaCy's binary training and dev corpora."""
     try:
@@ -73,6 +75,7 @@ def preprocess_cli(
             input_path, train_output, dev_output, dev_input=dev_input, dev_share=dev_share,
             seed=seed, text_field=text_field, label_field=label_field, input_format=input_format,
             encoding=encoding, lang=lang, limit=limit, shard_size=shard_size,
+            group_field=group_field or None, date_field=date_field or None,
         )
     except TextVAEError as e:
         _fail(e)

@@ -34,11 +34,28 @@ class InputError(TextVAEError):
 
 @dataclass
 class Record:
-    """One raw document: its text (None when absent), gold label and location."""
+    """One raw document: its text (None when absent), gold label, location,
+    and the values of the extra fields asked for (`doc.user_data` key → value)."""
 
     text: Optional[str]
     label: Optional[str]
     where: str
+    extra: Dict[str, str] = field(default_factory=dict)
+
+
+# The doc.user_data keys preprocessing writes the group and date fields to.
+GROUP_KEY = "group"
+DATE_KEY = "date"
+
+
+def _extra_of(get: Any, extra_fields: Dict[str, str]) -> Dict[str, str]:
+    """The non-empty values of the extra fields, as strings."""
+    values = {}
+    for key, name in extra_fields.items():
+        value = _label_of(get(name))
+        if value is not None:
+            values[key] = value
+    return values
 
 
 @dataclass
@@ -159,7 +176,8 @@ def _label_of(value: Any) -> Optional[str]:
 
 
 def _read_jsonl(
-    path: Path, text_field: str, label_field: Optional[str], encoding: str, progress: bool
+    path: Path, text_field: str, label_field: Optional[str], encoding: str, progress: bool,
+    extra_fields: Dict[str, str],
 ) -> Iterator[Record]:
     for n, line in _open_lines(path, f"Reading {path.name}", progress):
         text = _decode(line, path, n, encoding).strip()
@@ -191,11 +209,12 @@ def _read_jsonl(
                 "project: --vars.text_field NAME)."
             )
         label = _label_of(obj.get(label_field)) if label_field else None
-        yield Record(obj[text_field], label, f"{path.name}:{n}")
+        yield Record(obj[text_field], label, f"{path.name}:{n}", _extra_of(obj.get, extra_fields))
 
 
 def _read_csv(
-    path: Path, text_field: str, label_field: Optional[str], encoding: str, progress: bool
+    path: Path, text_field: str, label_field: Optional[str], encoding: str, progress: bool,
+    extra_fields: Dict[str, str],
 ) -> Iterator[Record]:
     delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
     lines = (_decode(line, path, n, encoding) for n, line in _open_lines(path, f"Reading {path.name}", progress))
@@ -216,6 +235,13 @@ def _read_csv(
         )
     text_col = header.index(text_field)
     label_col = header.index(label_field) if label_field and label_field in header else None
+    missing = [name for name in extra_fields.values() if name not in header]
+    if missing:
+        raise InputError(
+            f"{path}, line 1: no '{missing[0]}' column (columns: {', '.join(header)}). Pass "
+            "--group-field / --date-field with the name of a column, or leave them out."
+        )
+    extra_cols = {key: header.index(name) for key, name in extra_fields.items()}
     prev = reader.line_num
     try:
         for row in reader:
@@ -229,7 +255,7 @@ def _read_csv(
                     f"has {len(header)}. Quote fields that contain the delimiter or line breaks."
                 )
             label = _label_of(row[label_col]) if label_col is not None else None
-            yield Record(row[text_col], label, where)
+            yield Record(row[text_col], label, where, _extra_of(lambda col: row[col], extra_cols))
     except csv.Error as e:
         raise InputError(f"{path}, line {reader.line_num}: malformed CSV ({e}). Check the quoting.") from None
 
@@ -274,6 +300,7 @@ def read_records(
     input_format: str = "auto",
     encoding: str = "utf-8",
     progress: bool = True,
+    extra_fields: Optional[Dict[str, str]] = None,
 ) -> Iterator[Record]:
     """Stream the raw records of a JSONL file, a CSV/TSV file (each optionally
     gzip-compressed) or a folder of .txt files.
@@ -285,8 +312,11 @@ def read_records(
     input_format (str): "auto" (from the name), "jsonl", "csv" or "txt".
     encoding (str): The text encoding of the files.
     progress (bool): Show a progress bar on a terminal.
+    extra_fields (Optional[Dict[str, str]]): More fields to keep, by the key
+        they get in `Record.extra` (JSONL and CSV only; .txt files have no fields).
     YIELDS (Record): The records, in file order.
     """
+    extra_fields = dict(extra_fields or {})
     path = Path(path)
     if not path.exists():
         raise InputError(f"Input not found: {path}. Check the path (relative paths start at the project folder).")
@@ -297,9 +327,13 @@ def read_records(
         )
     fmt = _detect_format(path) if input_format == "auto" else input_format
     if fmt == "jsonl":
-        return _read_jsonl(path, text_field, label_field, encoding, progress)
+        return _read_jsonl(path, text_field, label_field, encoding, progress, extra_fields)
     if fmt == "csv":
-        return _read_csv(path, text_field, label_field, encoding, progress)
+        return _read_csv(path, text_field, label_field, encoding, progress, extra_fields)
+    if extra_fields:
+        raise InputError(
+            f"{path} is plain text, which has no fields: --group-field / --date-field need JSONL or CSV input."
+        )
     return _read_txt(path, label_field, encoding, progress)
 
 
@@ -313,12 +347,13 @@ class DocBinWriter:
 
     ATTRS = ["ORTH", "NORM", "SPACY"]
 
-    def __init__(self, path: Path, shard_size: int = DEFAULT_SHARD_SIZE) -> None:
+    def __init__(self, path: Path, shard_size: int = DEFAULT_SHARD_SIZE, store_user_data: bool = False) -> None:
         from spacy.tokens import DocBin
 
         self._DocBin = DocBin
         self.path = Path(path)
         self.shard_size = int(shard_size)
+        self.store_user_data = bool(store_user_data)
         self.n_docs = 0
         self.n_shards = 0
         self.labels: Counter = Counter()
@@ -330,7 +365,7 @@ class DocBinWriter:
         self._bin = self._new_bin()
 
     def _new_bin(self):
-        return self._DocBin(attrs=self.ATTRS, store_user_data=False)
+        return self._DocBin(attrs=self.ATTRS, store_user_data=self.store_user_data)
 
     def add(self, doc, label: Optional[str]) -> None:
         self._bin.add(doc)
@@ -423,6 +458,8 @@ def preprocess_corpus(
     shard_size: int = DEFAULT_SHARD_SIZE,
     batch_size: int = 1000,
     progress: bool = True,
+    group_field: Optional[str] = None,
+    date_field: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Tokenize raw records into `train_output` and `dev_output` (.spacy).
 
@@ -446,6 +483,11 @@ def preprocess_corpus(
     shard_size (int): Docs per .spacy shard (0: always one file).
     batch_size (int): Texts tokenized per batch.
     progress (bool): Show progress bars on a terminal.
+    group_field (Optional[str]): Field or column with a group (a source, an
+        author), kept in `doc.user_data["group"]` ("" or None: none).
+    date_field (Optional[str]): Field or column with an ISO date, kept in
+        `doc.user_data["date"]` ("" or None: none). The report shows topic
+        shares per group and over time from them.
     RETURNS (Dict[str, Any]): A summary: docs per split, labels, skipped records.
     """
     import spacy
@@ -459,11 +501,14 @@ def preprocess_corpus(
             "e.g. --dev-share 0.2 (in the project: --vars.dev_share 0.2), or a separate --dev-input."
         )
     label_field = label_field or None
-    read_kw = dict(text_field=text_field, input_format=input_format, encoding=encoding, progress=progress)
+    extra_fields = {key: name for key, name in ((GROUP_KEY, group_field), (DATE_KEY, date_field)) if name}
+    read_kw = dict(text_field=text_field, input_format=input_format, encoding=encoding, progress=progress,
+                   extra_fields=extra_fields)
     inputs = [input_path] + ([Path(dev_input)] if dev_input is not None else [])
     labels = _scan_labels(inputs, label_field, **read_kw)
     nlp = spacy.blank(lang)
-    writers = {"train": DocBinWriter(train_output, shard_size), "dev": DocBinWriter(dev_output, shard_size)}
+    keep = bool(extra_fields)
+    writers = {"train": DocBinWriter(train_output, shard_size, keep), "dev": DocBinWriter(dev_output, shard_size, keep)}
     skipped = SkipReport()
 
     def cats_for(label: Optional[str]) -> Dict[str, float]:
@@ -471,12 +516,13 @@ def preprocess_corpus(
 
     def process(path: Path, split_of) -> int:
         kept = 0
-        batch: List[Tuple[str, Optional[str], str]] = []
+        batch: List[Tuple[str, Optional[str], str, Dict[str, str]]] = []
 
         def flush() -> None:
-            texts = [text for text, _, _ in batch]
-            for doc, (_, label, split) in zip(nlp.tokenizer.pipe(texts, batch_size=batch_size), batch):
+            texts = [text for text, _, _, _ in batch]
+            for doc, (_, label, split, extra) in zip(nlp.tokenizer.pipe(texts, batch_size=batch_size), batch):
                 doc.cats = cats_for(label)
+                doc.user_data.update(extra)
                 writers[split].add(doc, label)
             batch.clear()
 
@@ -484,7 +530,7 @@ def preprocess_corpus(
             text = _usable(record, skipped)
             if text is None:
                 continue
-            batch.append((text, record.label, split_of()))
+            batch.append((text, record.label, split_of(), record.extra))
             kept += 1
             if len(batch) >= batch_size:
                 flush()

@@ -14,7 +14,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .corpus import InputError  # a TextVAEError
+from ..errors import TextVAEError
+from ..groups import topics_per_group
+from .corpus import DATE_KEY, GROUP_KEY, InputError  # a TextVAEError
 from .report_page import render_page
 from .reports import _find_textvae, _load_examples, predict_examples, score_examples
 
@@ -29,6 +31,12 @@ MAX_RENDERED_TOKENS = 120
 SNIPPET_CHARS = 160
 REPRESENTATIVE_CHARS = 300
 # Categorical colours (Tableau 10); further ones are spread around the hue circle.
+# Words per node of the topic tree.
+TREE_WORDS = 5
+# Above this many months the topics over time are shown per year.
+MAX_MONTHS = 36
+# Most groups drawn in a chart (the largest ones).
+MAX_GROUPS = 40
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
            "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
@@ -211,8 +219,8 @@ def build_report(
     examples = predict_examples(nlp, examples, batch_size=batch_size, progress=progress, desc="Building the report")
     docs = [eg.predicted for eg in examples]
     names = pipe.extension_names
-    n_topics, n_clusters = int(pipe.n_topics), int(pipe.n_clusters)
-    latents = numpy.stack([_array(doc, names["latent"], n_topics) for doc in docs])
+    n_topics, n_clusters = int(getattr(pipe, "n_doc_topics", pipe.n_topics)), int(pipe.n_clusters)
+    latents = numpy.stack([_array(doc, names["latent"], int(pipe.n_topics)) for doc in docs])
     topics = numpy.stack([_array(doc, names["topics"], n_topics) for doc in docs])
     clusters = numpy.asarray([int(doc._.get(names["cluster"]) or 0) for doc in docs], dtype="int64")
     top_topic = topics.argmax(axis=1)
@@ -287,7 +295,46 @@ def build_report(
         "scores": scores,
         "rendered": _rendered_docs(docs, topics, order, pipe.name, span_colors, N_RENDERED),
         "spans_key": pipe.name,
+        "tree": pipe.topic_tree(top_n=TREE_WORDS).to_dict() if hasattr(pipe, "topic_tree") else None,
+        "groups": _group_charts(examples, names["topics"]),
     }
+
+
+def _group_charts(examples: List[Example], topics_attr: str) -> List[Dict[str, Any]]:
+    """Topic shares per group and over time, from the group and date fields
+    preprocessing keeps in the reference docs' user_data (none: no charts).
+    Dates go by month, or by year when they span more than MAX_MONTHS months."""
+    charts = []
+    for key, title in ((GROUP_KEY, "group"), (DATE_KEY, "date")):
+        if not any(key in eg.reference.user_data for eg in examples):
+            continue
+        for eg in examples:
+            if key in eg.reference.user_data:
+                eg.predicted.user_data[key] = eg.reference.user_data[key]
+        docs = [eg.predicted for eg in examples]
+        try:
+            frequency = None
+            if key == DATE_KEY:
+                frequency = "month"
+                result = topics_per_group(docs, key, frequency=frequency, topics_attr=topics_attr)
+                if len(result.groups) > MAX_MONTHS:
+                    frequency = "year"
+                    result = topics_per_group(docs, key, frequency=frequency, topics_attr=topics_attr)
+            else:
+                result = topics_per_group(docs, key, topics_attr=topics_attr)
+        except TextVAEError as e:
+            charts.append({"key": key, "title": title, "error": str(e)})
+            continue
+        data = result.to_dict()
+        if key == GROUP_KEY and len(data["groups"]) > MAX_GROUPS:
+            keep = sorted(numpy.argsort(-result.counts, kind="stable")[:MAX_GROUPS].tolist())
+            data["groups"] = [data["groups"][i] for i in keep]
+            data["counts"] = [data["counts"][i] for i in keep]
+            data["shares"] = [data["shares"][i] for i in keep]
+            data["n_hidden"] = len(result.groups) - MAX_GROUPS
+        data["shares"] = [[round(x, 4) for x in row] for row in data["shares"]]
+        charts.append({**data, "title": title})
+    return charts
 
 
 def write_report(

@@ -6,6 +6,8 @@ import html
 import json
 from typing import Any, Dict, List
 
+from ..topic_tree import TopicTree
+
 CSS = """
 :root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --bg: #f5f7fa; --card: #fff; }
 * { box-sizing: border-box; }
@@ -48,6 +50,8 @@ td.max { font-weight: bold; background: #e3f8ff; }
 #hover { min-height: 3.2em; font-size: 12px; margin-top: 6px; }
 .rendered { border-top: 1px solid var(--line); padding: 8px 0; }
 [data-testid="errors"] { color: #b00; white-space: pre-wrap; }
+pre.tree { font-size: 12px; line-height: 1.35; overflow-x: auto; margin: 0; }
+svg.groups { max-width: 100%; height: auto; font-size: 11px; }
 """
 
 # Runs first, in <head>: every script error and console.error lands in the
@@ -243,6 +247,72 @@ def _map_note(m: Dict[str, Any]) -> str:
     return f'<p class="muted">All {n_shown:,} documents.</p>'
 
 
+def _tree_section(tree: Any) -> str:
+    if not tree:
+        return '<p class="muted">This component has no topic tree.</p>'
+    return f'<pre class="tree" data-testid="topic-tree">{_e(TopicTree.from_dict(tree).to_text())}</pre>'
+
+
+# Geometry of the stacked bar charts (SVG user units).
+_CHART_LABEL, _CHART_BAR, _CHART_ROW, _CHART_COUNT = 150, 560, 18, 70
+
+
+def _group_chart(chart: Dict[str, Any], topics: List[Dict[str, Any]]) -> str:
+    """One stacked horizontal bar per group, its segments the topic shares,
+    drawn here as inline SVG (no script, no request)."""
+    if "error" in chart:
+        return f'<p class="note" data-testid="group-error">{_e(chart["error"])}</p>'
+    colors = {t["id"]: t["color"] for t in topics}
+    labels = {t["id"]: t["label"] for t in topics}
+    rows = []
+    for i, (group, count, shares) in enumerate(zip(chart["groups"], chart["counts"], chart["shares"])):
+        y = i * _CHART_ROW
+        x = float(_CHART_LABEL)
+        segments = []
+        for k, share in enumerate(shares):
+            width = share * _CHART_BAR
+            if width <= 0:
+                continue
+            segments.append(
+                f'<rect x="{x:.2f}" y="{y + 2}" width="{width:.2f}" height="{_CHART_ROW - 4}" '
+                f'fill="{_e(colors.get(k, "#888"))}" data-topic="{k}"><title>{_e(group)} · topic '
+                f'{_e(labels.get(k, k))}: {100 * share:.1f}%</title></rect>'
+            )
+            x += width
+        rows.append(
+            f'<g data-group="{_e(group)}"><text x="{_CHART_LABEL - 6}" y="{y + _CHART_ROW - 5}" '
+            f'text-anchor="end">{_e(group)}</text>{"".join(segments)}'
+            f'<text x="{_CHART_LABEL + _CHART_BAR + 6}" y="{y + _CHART_ROW - 5}" fill="#616e7c">{count:,} docs</text></g>'
+        )
+    width = _CHART_LABEL + _CHART_BAR + _CHART_COUNT
+    height = max(len(rows), 1) * _CHART_ROW
+    by = f"by {chart['frequency']}" if chart.get("frequency") else "per group"
+    hidden = chart.get("n_hidden")
+    notes = []
+    if hidden:
+        notes.append(f"{hidden:,} smaller groups are not drawn.")
+    if chart.get("n_missing"):
+        notes.append(f"{chart['n_missing']:,} documents have no {_e(chart['title'])}.")
+    legend = "".join(
+        f'<span><i style="background:{_e(t["color"])}"></i>{_e(t["label"])}</span>' for t in topics
+    )
+    return (
+        f'<h3>Topic shares {_e(by)} (doc.user_data["{_e(chart["key"])}"])</h3>'
+        f'<svg class="groups" data-testid="group-chart" data-key="{_e(chart["key"])}" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="Topic shares {_e(by)}">{"".join(rows)}</svg>'
+        f'<div class="legend">{legend}</div>'
+        + (f'<p class="muted">{" ".join(notes)}</p>' if notes else "")
+    )
+
+
+def _groups_section(charts: List[Dict[str, Any]], topics: List[Dict[str, Any]]) -> str:
+    if not charts:
+        return ('<p class="muted" data-testid="no-groups">The documents have no group or date '
+                '(doc.user_data["group"], doc.user_data["date"]: <code>spacy textvae preprocess '
+                '--group-field NAME --date-field NAME</code> keeps them), so there is no chart.</p>')
+    return "".join(_group_chart(c, topics) for c in charts)
+
+
 def render_page(report: Dict[str, Any]) -> str:
     """The report as one self-contained HTML page.
 
@@ -287,7 +357,8 @@ def render_page(report: Dict[str, Any]) -> str:
 {report["n_clusters"]} clusters{(" · " + where) if where else ""}</p>
 </header>
 <nav><a href="#map-section">Map</a><a href="#similarity">Topic similarity</a><a href="#scores">Scores</a>
-<a href="#topics">Topics</a><a href="#clusters">Clusters × labels</a><a href="#in-text">Topics in the text</a></nav>
+<a href="#topics">Topics</a><a href="#topic-tree">Topic tree</a><a href="#groups">Topics per group</a>
+<a href="#clusters">Clusters × labels</a><a href="#in-text">Topics in the text</a></nav>
 <main>
 <pre data-testid="errors" data-count="0" hidden></pre>
 <div class="row">
@@ -316,6 +387,16 @@ def render_page(report: Dict[str, Any]) -> str:
 <p class="muted">Each topic's top {report["top_n"]} words with p(word | topic); its size is the number of documents
 whose largest topic it is.</p>
 <div class="topics">{"".join(_topic_section(t) for t in topics)}</div>
+</section>
+<section class="block" id="topic-tree">
+<h2>Topic tree</h2>
+<p class="muted">Average-linkage clustering of the topics by the cosine distance (d) of their representations in the
+decoder; each node with the top words of its topics' mixture.</p>
+{_tree_section(report.get("tree"))}
+</section>
+<section class="block" id="groups">
+<h2>Topics per group and over time</h2>
+{_groups_section(report.get("groups") or [], topics)}
 </section>
 <section class="block" id="clusters">
 <h2>Clusters × gold labels</h2>

@@ -116,7 +116,8 @@ def topic_report(
     batch_size (int): Docs per batch.
     progress (bool): Show a progress bar on a terminal.
     RETURNS (Dict[str, Any]): {"n_docs", "topics": [{"id", "size", "share",
-        "words", "weights", "labels"}], "clusters": {cluster: size}}.
+        "words", "weights", "labels"}], "clusters": {cluster: size}, "tree":
+        the topic tree (`TopicTree.to_dict`)}.
     """
     nlp = spacy.load(model)
     pipe = _find_textvae(nlp, component)
@@ -158,4 +159,5 @@ def topic_report(
         "n_docs": n_docs,
         "topics": result,
         "clusters": {str(c): n for c, n in sorted(clusters.items())},
+        "tree": pipe.topic_tree().to_dict(),
     }
