@@ -119,7 +119,7 @@ class TopicVocab:
         if missing:
             raise TextVAEError(
                 f"The seed words {missing} never occur in the training docs as {self.attr} values "
-                "(alphabetic tokens of 2+ characters), so no topic can be anchored on them. Remove "
+                "(alphabetic tokens of 2+ characters, stop words left out if remove_stop_words), so no topic can be anchored on them. Remove "
                 "them from seed_words, or write them as vocab_attr gives them (e.g. lower case)."
             )
         idx = list(idx) + [position[w] for w in dict.fromkeys(required) if w not in chosen]
