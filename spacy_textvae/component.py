@@ -499,7 +499,8 @@ class TextVAE(TrainablePipe):
         before training on them (e.g. after `nlp.resume_training()`): the model
         keeps every weight it learned, the new words get new columns (see
         `spacy_textvae.vocab_growth`). Words are filtered as at `initialize`
-        (attribute, stop words, max_df), with this min_df.
+        (attribute, stop words, max_df as a share of the old and new docs
+        together), with this min_df.
 
         docs (Iterable[Union[Doc, Example]]): The new documents (tokenised), or examples.
         min_df (Optional[float]): A new word's minimum document frequency in

@@ -181,7 +181,10 @@ class TopicVocab:
         texts = [strings[int(k)] for k in keys_all] if len(keys_all) else []  # type: ignore[index]
         return texts, dfs_all, tfs_all, n_docs
 
-    def select(self, texts: List[str], dfs: numpy.ndarray, n_docs: int, min_df: Optional[float] = None) -> List[int]:
+    def select(
+        self, texts: List[str], dfs: numpy.ndarray, n_docs: int, min_df: Optional[float] = None,
+        max_df_docs: Optional[int] = None,
+    ) -> List[int]:
         """Which counted words pass the filters, most frequent first (ties
         alphabetically, so builds are reproducible); not capped at max_size.
 
@@ -189,6 +192,7 @@ class TopicVocab:
         dfs (numpy.ndarray): Their document frequencies.
         n_docs (int): The number of documents counted.
         min_df (Optional[float]): Overrides the vocabulary's min_df.
+        max_df_docs (Optional[int]): The number of docs a share max_df is of (None: n_docs).
         RETURNS (List[int]): Indices into `texts`.
         """
         if not texts:
@@ -196,7 +200,7 @@ class TopicVocab:
         min_df = self.min_df if min_df is None else min_df
         lengths = numpy.asarray([len(t) for t in texts])
         min_count = min_df if min_df >= 1 else min_df * n_docs
-        max_count = self.max_df * n_docs if self.max_df <= 1 else self.max_df
+        max_count = self.max_df * (n_docs if max_df_docs is None else max_df_docs) if self.max_df <= 1 else self.max_df
         keep = (dfs >= min_count) & (dfs <= max_count) & (lengths >= 2)
         extra = set(self.extra_stop_words)
         if extra:

@@ -57,7 +57,10 @@ def grow_topic_vocab(model: Model, docs: Iterable[Doc], *, min_df: Optional[floa
     docs = list(docs)
     texts, dfs, tfs, n_docs = vocab.count(docs)
     present = set(vocab.words)
-    new = [i for i in vocab.select(texts, dfs, n_docs, min_df) if texts[i] not in present][:max_new]
+    # max_df is a share of every doc counted, old and new: new docs on one
+    # theme all hold its words, which are still rare in the whole corpus.
+    selected = vocab.select(texts, dfs, n_docs, min_df, max_df_docs=vocab.n_docs + n_docs)
+    new = [i for i in selected if texts[i] not in present][:max_new]
     if not new:
         return []
     n_old = len(vocab)
