@@ -3,7 +3,8 @@ do the free topics keep their quality?
 
 Two pipelines trained with `configs/cpu.cfg` on the same training posts (K =
 20), one with `seed_words` (three lists) and one without, are read on the test
-split: each seeded topic's top-10 words, and the NPMI of every topic's top 10
+split: each seeded topic's top-10 words (the component's ranking, FREX, and by
+probability) and top 25, and the NPMI of every topic's top 10
 words over the test docs (the component's own gensim-exact `c_npmi`, reference
 texts = the docs' topic-vocabulary words). The free topics of the seeded run
 are compared with all topics of the unseeded one, and with its topics other
@@ -14,7 +15,7 @@ than the three that best match the seed lists.
         --components.textvae.n_clusters 20 --output /tmp/wtb/ng20_model
     (the same with --components.textvae.seed_words '[["space","nasa","orbit"],["god","jesus","bible"],["hockey","game","team"]]'
      and --output /tmp/wtb/ng20_seeded), then
-    OMP_NUM_THREADS=1 python benchmarks/seed_words.py --unseeded /tmp/wtb/ng20_model/model-best \
+    OMP_NUM_THREADS=1 python -m benchmarks.seed_words --unseeded /tmp/wtb/ng20_model/model-best \
         --seeded /tmp/wtb/ng20_seeded/model-best --test /tmp/tvb/ng20/test.spacy \
         --out benchmarks/results/seed_words.json
 """
@@ -37,7 +38,13 @@ def read(path: Path, test: Path) -> Dict[str, Any]:
     texts = [pipe.topic_vocab.tokens_of(doc) for doc in docs]
     topics = pipe.topic_words(10)
     npmi = npmi_per_topic(topics, texts)
-    return {"seed_words": pipe.seed_words, "topics": topics, "npmi": [float(x) for x in npmi]}
+    return {
+        "seed_words": pipe.seed_words,
+        "topics": topics,
+        "npmi": [float(x) for x in npmi],
+        "topics_by_probability": pipe.topic_words(10, relevance=1.0),
+        "topics_top25": pipe.topic_words(25),
+    }
 
 
 def mean(values: List[float]) -> float:
@@ -49,6 +56,8 @@ def main(unseeded: Path, seeded: Path, test: Path, out: Path) -> None:
     seeds = run["seed_words"]
     n_seeded = len(seeds)
     held = [sorted(set(words) & set(run["topics"][k])) for k, words in enumerate(seeds)]
+    held_prob = [sorted(set(words) & set(run["topics_by_probability"][k])) for k, words in enumerate(seeds)]
+    held_25 = [sorted(set(words) & set(run["topics_top25"][k])) for k, words in enumerate(seeds)]
     # The unseeded run's topics closest to each seed list (most seeds in the top 10, then NPMI).
     matched = []
     for words in seeds:
@@ -61,6 +70,8 @@ def main(unseeded: Path, seeded: Path, test: Path, out: Path) -> None:
         "seed_words": seeds,
         "seeds_in_top10": held,
         "all_seeds_in_top10": all(len(h) == len(w) for h, w in zip(held, seeds)),
+        "seeds_in_top10_by_probability": held_prob,
+        "seeds_in_top25": held_25,
         "seeded_topics": run["topics"][:n_seeded],
         "seeded_topics_npmi": run["npmi"][:n_seeded],
         "free_topics_npmi_mean": mean(run["npmi"][n_seeded:]),
@@ -73,7 +84,7 @@ def main(unseeded: Path, seeded: Path, test: Path, out: Path) -> None:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf8")
-    for key in ("seeds_in_top10", "seeded_topics", "free_topics_npmi_mean", "unseeded_run_npmi_mean",
+    for key in ("seeds_in_top10", "seeds_in_top10_by_probability", "seeds_in_top25", "seeded_topics", "free_topics_npmi_mean", "unseeded_run_npmi_mean",
                 "unseeded_run_other_topics_npmi_mean", "seeded_run_npmi_mean"):
         print(key, result[key])
 

@@ -12,7 +12,7 @@ whole test split:
 textvae is a pipeline trained before, without labels, on all the training
 posts (`configs/cpu.cfg`); it is sourced, frozen and in `annotating_components`.
 
-    OMP_NUM_THREADS=1 python benchmarks/textcat_features.py \
+    OMP_NUM_THREADS=1 python -m benchmarks.textcat_features \
         --textvae /tmp/wtb/ng20_model/model-best --data /tmp/tvb/ng20 \
         --out benchmarks/results/textcat_features.json
 """
