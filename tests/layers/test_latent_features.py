@@ -89,8 +89,11 @@ def test_textcat_features_config_trains(labelled_corpus, tmp_path):
     assert doc._.topics.shape == (4,)
     assert set(doc.cats) == {"space", "cooking", "finance"}
     assert abs(sum(doc.cats.values()) - 1.0) < 1e-4
-    # The textcat reads the latent: changing it changes the prediction.
+    # The textcat reads the latent (changing it changes the prediction) and
+    # learns from the bag of words too.
     textcat = nlp.get_pipe("textcat")
+    sparse = [n for n in textcat.model.walk() if n.name == "sparse_linear"]
+    assert sparse and numpy.abs(sparse[0].get_param("W")).sum() > 0
     before = textcat.model.predict([doc]).copy()
     doc._.latent = doc._.latent + 10.0
     assert not numpy.allclose(textcat.model.predict([doc]), before)
