@@ -1,7 +1,7 @@
 """Registered model architectures: composition of the layers only.
 
 A new argument or a changed weight layout means a new version."""
-from typing import List
+from typing import List, Sequence
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -10,6 +10,7 @@ from thinc.types import Floats2d
 
 from .errors import TextVAEError
 from .layers import VAESettings, bag_of_words, build_pooling, build_torch_vae, textvae_model, with_grad_factor
+from .layers.latent_features import latent_features
 from .layers.torch_vae import CLUSTER_MEANS_SETTINGS, VAEOutput
 from .nn import DECODERS
 
@@ -98,6 +99,23 @@ def create_TextVAE_v2(
         bag_of_words(None),
         build_torch_vae(settings),
     )
+
+
+@registry.architectures("spacy-textvae.LatentFeatures.v1")
+def create_LatentFeatures_v1(
+    n_topics: int, features: Sequence[str] = ("latent", "topics"), extension_prefix: str = ""
+) -> Model[List[Doc], Floats2d]:
+    """A textvae component's latent and/or topics as a doc-level feature layer
+    for another component's model, e.g. a textcat's: chain it with a
+    `Softmax.v2`, or concatenate it with `spacy.TextCatBOW.v3`. textvae must run
+    before that component, in training too (`[training] annotating_components`).
+
+    n_topics (int): The textvae component's n_topics.
+    features (Sequence[str]): "latent" (posterior mean) and/or "topics" (topic proportions).
+    extension_prefix (str): The textvae component's extension prefix ("" for the first one).
+    RETURNS (Model[List[Doc], Floats2d]): (n_docs, n_topics × len(features)) features.
+    """
+    return latent_features(n_topics, features, extension_prefix)
 
 
 def _check(name: str, value, ok: bool, expected: str) -> None:

@@ -45,12 +45,17 @@ from .layers.textvae_model import (
 from .layers.torch_vae import get_module
 from .metrics import elbo_perplexity, perplexity_gain
 from .sampling import Seed, as_generator, bags_to_words, draw_bags, interpolate_latents, softmax, source_latents
+from .layers.seed_prior import set_seed_prior
+from .layers.vocab_growth import forget_resized_optimizer_state
 from .saved_state import check_model_bytes, read_saved_cfg, saved_cfg
+from .seed_words import all_seed_words, check_seed_words, seed_cells
+from .similarity_hooks import check_similarity_hooks, set_similarity_hooks
 from .token_topics import annotate_token_topics
 from .topic_merge import compose, expand_topics, fold_matrix, merge_assignment, merged_log_probs
 from .topic_tree import TopicTree, build_topic_tree
 from .topic_words import check_ranking, check_weight, ranking_scores, top_words
 from .vocab import TopicVocab
+from .vocab_growth import docs_of, grow_topic_vocab
 
 logger = logging.getLogger("spacy_textvae")
 
@@ -115,6 +120,9 @@ PRIOR_REPAIR_EVERY = 50
         "topic_word_relevance": 0.6,
         "extension_prefix": None,
         "torch_threads": None,
+        "similarity_hooks": "auto",
+        "seed_words": [],
+        "seed_strength": 2.0,
         "scorer": {"@scorers": "spacy-textvae.textvae_scorer.v1"},
     },
     default_score_weights={
@@ -148,6 +156,9 @@ def make_textvae(
     topic_word_relevance: float,
     extension_prefix: Optional[str],
     torch_threads: Optional[int],
+    similarity_hooks: Union[str, bool],
+    seed_words: List[List[str]],
+    seed_strength: float,
     scorer: Optional[Callable],
 ) -> "TextVAE":
     """Construct a TextVAE component (see `TextVAE` for the arguments)."""
@@ -173,6 +184,9 @@ def make_textvae(
         topic_word_relevance=topic_word_relevance,
         extension_prefix=resolve_extension_prefix(nlp, name, extension_prefix),
         torch_threads=torch_threads,
+        similarity_hooks=similarity_hooks,
+        seed_words=seed_words,
+        seed_strength=seed_strength,
         scorer=scorer,
     )
 
@@ -216,6 +230,13 @@ class TextVAE(TrainablePipe):
         process when the VAE first runs. None: automatic (half the usable CPUs,
         1 to 4, never above torch's count, and torch's count as it is when
         OMP_NUM_THREADS or MKL_NUM_THREADS is set); 0: leave torch's count as it is.
+    similarity_hooks (Union[str, bool]): Make `doc.vector`, `doc.similarity`,
+        `span.vector` and `span.similarity` use the latent (see
+        `spacy_textvae.similarity_hooks`): True, False, or "auto": unless the
+        pipeline has word vectors of its own or another component set them.
+    seed_words (List[List[str]]): Anchor topic k on the k-th list of words (in
+        vocab_attr form); the other topics stay free (see `spacy_textvae.seed_words`).
+    seed_strength (float): How much a seed word's log-probability in its topic is raised.
     scorer (Optional[Callable]): The scoring method.
     """
 
@@ -236,6 +257,9 @@ class TextVAE(TrainablePipe):
         topic_word_relevance: float,
         extension_prefix: str,
         torch_threads: Optional[int],
+        similarity_hooks: Union[str, bool],
+        seed_words: Sequence[Sequence[str]],
+        seed_strength: float,
         scorer: Optional[Callable],
     ) -> None:
         if n_topics < 2:
@@ -274,6 +298,9 @@ class TextVAE(TrainablePipe):
         self.topic_word_exclusivity = float(topic_word_exclusivity)
         self.topic_word_relevance = float(topic_word_relevance)
         self.extension_prefix = extension_prefix
+        self.similarity_hooks = check_similarity_hooks(similarity_hooks, name)
+        self.seed_words = check_seed_words(list(seed_words), self.n_topics, seed_strength, name)
+        self.seed_strength = float(seed_strength)
         # The config's attribute, to check a loaded vocabulary against.
         self.vocab_attr = topic_vocab.attr
         self.extension_names = {name_: extension_prefix + name_ for name_ in DOC_EXTENSIONS}
@@ -398,6 +425,7 @@ class TextVAE(TrainablePipe):
             # Kept so that score() reads the perplexity of the docs as annotated
             # instead of running the model (a transformer, often) a second time.
             doc.user_data[key] = (float(elbo[i, 0]), float(elbo[i, 1]))
+        set_similarity_hooks(docs, self.similarity_hooks, self.vocab, self.extension_prefix)
 
     def _set_token_topics(self, docs: List[Doc], topics: numpy.ndarray) -> None:
         """Each topic-vocabulary word's topics, p(k | w, d) ∝ θ_dk · p(w | k), read by
@@ -471,11 +499,12 @@ class TextVAE(TrainablePipe):
                 "check that [paths.train] points to a non-empty corpus."
             )
         validate_get_examples(get_examples, "TextVAE.initialize")
-        self.topic_vocab.build(eg.reference for eg in get_examples())
+        self.topic_vocab.build((eg.reference for eg in get_examples()), required=all_seed_words(self.seed_words))
         self.model.set_dim("nO", self.n_topics, force=True)
         self.model.set_dim("nC", self.n_clusters, force=True)
         sample = [eg.reference for eg in islice(get_examples(), 8)]
         initialize_textvae(self.model, lambda: (eg.reference for eg in get_examples()), sample)
+        self._apply_seed_words(place_topics=True)
         self.cfg.update({"step": 0, "docs_seen": 0, "prior_fitted": False})
         # A new model has new topics: an earlier merge map means nothing for them.
         self.cfg.pop("topic_merge", None)
@@ -487,6 +516,37 @@ class TextVAE(TrainablePipe):
             self.topic_vocab.n_docs,
             self.model.get_ref("pooling").get_dim("nI"),
         )
+
+    def grow_vocab(
+        self, docs: Iterable[Union[Doc, Example]], *, min_df: Optional[float] = None, max_new: int = 1000
+    ) -> List[str]:
+        """Add the frequent words of new documents to the topic vocabulary
+        before training on them (e.g. after `nlp.resume_training()`): the model
+        keeps every weight it learned, the new words get new columns (see
+        `spacy_textvae.vocab_growth`). Words are filtered as at `initialize`
+        (attribute, stop words, max_df as a share of the old and new docs
+        together), with this min_df.
+
+        docs (Iterable[Union[Doc, Example]]): The new documents (tokenised), or examples.
+        min_df (Optional[float]): A new word's minimum document frequency in
+            `docs`: a count, or a share if < 1; None: the component's min_df.
+        max_new (int): Add at most this many words, the most frequent.
+        RETURNS (List[str]): The words added, most frequent first.
+        """
+        self._require_initialized()
+        added = grow_topic_vocab(self.model, docs_of(docs), min_df=min_df, max_new=max_new)
+        if added:
+            self._topic_cache = None
+            self._apply_seed_words(place_topics=False)
+            logger.info("textvae: added %d words to the topic vocabulary (%d now)", len(added), len(self.topic_vocab))
+        return added
+
+    def _apply_seed_words(self, place_topics: bool) -> None:
+        """Set the seed prior of the config in force on the built model."""
+        if not self.is_initialized:
+            return
+        topics, columns = seed_cells(self.topic_vocab, self.seed_words, self.name)
+        set_seed_prior(self.model, topics, columns, self.seed_strength, place_topics)
 
     def _check_planned_training(self, training: Dict[str, Any]) -> None:
         """Warn when the [training] block of the config plans fewer passes over
@@ -572,6 +632,7 @@ class TextVAE(TrainablePipe):
         if self._skip_finish_update:
             self._skip_finish_update = False
             return
+        forget_resized_optimizer_state(self.model, sgd)
         super().finish_update(sgd)
         if not weights_are_finite(self.model):
             raise TextVAEError(
@@ -1035,6 +1096,7 @@ class TextVAE(TrainablePipe):
                 f"config says vocab_attr = {self.vocab_attr!r}. Load it with vocab_attr = "
                 f"{saved_attr!r}, or train a new model."
             )
+        self._apply_seed_words(place_topics=False)
 
 
     def _require_finite_weights(self) -> None:

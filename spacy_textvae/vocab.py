@@ -1,5 +1,5 @@
 """The topic vocabulary: which words the VAE reconstructs, and the doc → bag-of-words lookup."""
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import scipy.sparse
@@ -97,11 +97,53 @@ class TopicVocab:
             arrays.append(keys)
         return arrays
 
-    def build(self, docs: Iterable[Doc]) -> "TopicVocab":
+    def build(self, docs: Iterable[Doc], required: Sequence[str] = ()) -> "TopicVocab":
         """Build the vocabulary from docs (replacing any previous one).
 
         docs (Iterable[Doc]): The training documents.
+        required (Sequence[str]): Words kept whatever the filters say (seed
+            words), appended after the others; each must occur in the docs.
         RETURNS (TopicVocab): self.
+        """
+        texts, dfs, tfs, n_docs = self.count(docs)
+        if n_docs == 0:
+            raise TextVAEError(
+                "Cannot build the topic vocabulary from zero documents. "
+                "Pass training examples to nlp.initialize(get_examples=...) and check "
+                "that your training corpus is not empty."
+            )
+        idx = self.select(texts, dfs, n_docs)[: self.max_size]
+        chosen = {texts[i] for i in idx}
+        position = {t: i for i, t in enumerate(texts)}
+        missing = [w for w in required if w not in position]
+        if missing:
+            raise TextVAEError(
+                f"The seed words {missing} never occur in the training docs as {self.attr} values "
+                "(alphabetic tokens of 2+ characters, stop words left out if remove_stop_words), so no topic can be anchored on them. Remove "
+                "them from seed_words, or write them as vocab_attr gives them (e.g. lower case)."
+            )
+        idx = list(idx) + [position[w] for w in dict.fromkeys(required) if w not in chosen]
+        if not idx:
+            raise TextVAEError(
+                f"The topic vocabulary is empty after filtering {n_docs} documents "
+                f"(vocab_attr={self.attr}, min_df={self.min_df}, max_df={self.max_df}, "
+                f"remove_stop_words={self.remove_stop_words}). Lower min_df, raise max_df, "
+                "or train on more (and longer) texts."
+            )
+        self.words = [texts[i] for i in idx]
+        self.doc_freqs = dfs[idx].astype("int64")
+        self.word_counts = tfs[idx].astype("int64")
+        self.n_docs = n_docs
+        self._set_lookup()
+        return self
+
+    def count(self, docs: Iterable[Doc]) -> Tuple[List[str], numpy.ndarray, numpy.ndarray, int]:
+        """Document and term frequencies of every candidate word of the docs
+        (alphabetic tokens, without stop words if so set), before any filter.
+
+        docs (Iterable[Doc]): The documents.
+        RETURNS (Tuple[List[str], numpy.ndarray, numpy.ndarray, int]): the
+            words, their int64 document and term frequencies, and the number of docs.
         """
         keys_all = numpy.zeros((0,), dtype="uint64")
         dfs_all = numpy.zeros((0,), dtype="int64")
@@ -128,7 +170,7 @@ class TopicVocab:
 
         for doc in docs:
             if not isinstance(doc, Doc):
-                raise TextVAEError(f"TopicVocab.build expects Doc objects, got {type(doc)}")
+                raise TextVAEError(f"TopicVocab expects Doc objects, got {type(doc)}")
             strings = doc.vocab.strings
             chunk.append(doc)
             n_docs += 1
@@ -136,39 +178,55 @@ class TopicVocab:
                 flush(chunk)
                 chunk = []
         flush(chunk)
-        if n_docs == 0:
-            raise TextVAEError(
-                "Cannot build the topic vocabulary from zero documents. "
-                "Pass training examples to nlp.initialize(get_examples=...) and check "
-                "that your training corpus is not empty."
-            )
-        words: List[str] = []
-        if len(keys_all):
-            texts = [strings[int(k)] for k in keys_all]  # type: ignore[index]
-            lengths = numpy.asarray([len(t) for t in texts])
-            min_df = self.min_df if self.min_df >= 1 else self.min_df * n_docs
-            max_df = self.max_df * n_docs if self.max_df <= 1 else self.max_df
-            extra = set(self.extra_stop_words)
-            keep = (dfs_all >= min_df) & (dfs_all <= max_df) & (lengths >= 2)
-            if extra:
-                keep &= numpy.asarray([t not in extra for t in texts])
-            idx = numpy.flatnonzero(keep)
-            # Most frequent first; ties broken alphabetically so builds are reproducible.
-            idx = sorted(idx, key=lambda i: (-dfs_all[i], texts[i]))[: self.max_size]
-            words = [texts[i] for i in idx]
-            self.doc_freqs = dfs_all[idx].astype("int64")
-            self.word_counts = tfs_all[idx].astype("int64")
-        if not words:
-            raise TextVAEError(
-                f"The topic vocabulary is empty after filtering {n_docs} documents "
-                f"(vocab_attr={self.attr}, min_df={self.min_df}, max_df={self.max_df}, "
-                f"remove_stop_words={self.remove_stop_words}). Lower min_df, raise max_df, "
-                "or train on more (and longer) texts."
-            )
-        self.words = words
-        self.n_docs = n_docs
+        texts = [strings[int(k)] for k in keys_all] if len(keys_all) else []  # type: ignore[index]
+        return texts, dfs_all, tfs_all, n_docs
+
+    def select(
+        self, texts: List[str], dfs: numpy.ndarray, n_docs: int, min_df: Optional[float] = None,
+        max_df_docs: Optional[int] = None,
+    ) -> List[int]:
+        """Which counted words pass the filters, most frequent first (ties
+        alphabetically, so builds are reproducible); not capped at max_size.
+
+        texts (List[str]): Words from `count`.
+        dfs (numpy.ndarray): Their document frequencies.
+        n_docs (int): The number of documents counted.
+        min_df (Optional[float]): Overrides the vocabulary's min_df.
+        max_df_docs (Optional[int]): The number of docs a share max_df is of (None: n_docs).
+        RETURNS (List[int]): Indices into `texts`.
+        """
+        if not texts:
+            return []
+        min_df = self.min_df if min_df is None else min_df
+        lengths = numpy.asarray([len(t) for t in texts])
+        min_count = min_df if min_df >= 1 else min_df * n_docs
+        max_count = self.max_df * (n_docs if max_df_docs is None else max_df_docs) if self.max_df <= 1 else self.max_df
+        keep = (dfs >= min_count) & (dfs <= max_count) & (lengths >= 2)
+        extra = set(self.extra_stop_words)
+        if extra:
+            keep &= numpy.asarray([t not in extra for t in texts])
+        return sorted(numpy.flatnonzero(keep).tolist(), key=lambda i: (-dfs[i], texts[i]))
+
+    def extend(self, texts: List[str], dfs: numpy.ndarray, tfs: numpy.ndarray, n_docs: int, new: Sequence[int]) -> None:
+        """Add counted words to the vocabulary after the existing ones (whose
+        columns stay as they are), and add the counts of the docs they were
+        counted in to every word's frequencies.
+
+        texts, dfs, tfs, n_docs: What `count` returned for the new docs.
+        new (Sequence[int]): Indices into `texts` of the words to add (not yet in the vocabulary).
+        """
+        position = {t: i for i, t in enumerate(texts)}
+        seen = numpy.asarray([position.get(w, -1) for w in self.words], dtype="int64")
+        found = seen >= 0
+        doc_freqs, word_counts = self.doc_freqs.copy(), self.word_counts.copy()
+        doc_freqs[found] += dfs[seen[found]]
+        word_counts[found] += tfs[seen[found]]
+        new = list(new)
+        self.words = self.words + [texts[i] for i in new]
+        self.doc_freqs = numpy.concatenate([doc_freqs, dfs[new].astype("int64")])
+        self.word_counts = numpy.concatenate([word_counts, tfs[new].astype("int64")])
+        self.n_docs += int(n_docs)
         self._set_lookup()
-        return self
 
     def token_columns(self, docs: Sequence[Doc]) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
         """Every in-vocabulary token of the docs, flat and in order.

@@ -165,7 +165,7 @@ def test_readme_example_runs_after_the_quickstart(tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)  # the quickstart saves a pipeline in the working directory
     namespace: dict = {}
     exec(readme_python_block("## Quickstart (Python)"), namespace)
-    exec(readme_python_block("## Topic tree, merging, generation, groups"), namespace)
+    exec(readme_python_block("Topic tree, merging, generation and groups:"), namespace)
     pipe, nlp = namespace["textvae"], namespace["nlp"]
     assert pipe.n_doc_topics == 3 and nlp("The chef baked bread.")._.topics.shape == (3,)
     out = capsys.readouterr().out

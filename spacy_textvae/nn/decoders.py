@@ -73,6 +73,15 @@ class EmbeddingTopicWords(nn.Module):
         self.register_buffer("word_embeddings", word_embeddings.detach().clone().float())
         self.topic_embeddings = nn.Parameter(torch.randn(n_topics, word_embeddings.shape[1]) * 0.1)
 
+    @torch.no_grad()
+    def place_topics(self, topics: Tensor, points: Tensor) -> None:
+        """Move some topics' points (e.g. to the mean of their seed words).
+
+        topics (Tensor): (n,) int64 topic indices.
+        points (Tensor): (n, width) their new points.
+        """
+        self.topic_embeddings[topics.to(self.topic_embeddings.device)] = points.to(self.topic_embeddings)
+
     def distances(self) -> Tensor:
         """RETURNS (Tensor): ‖t_k - e_w‖², (n_topics, n_vocab)."""
         t, e = self.topic_embeddings, self.word_embeddings
@@ -130,6 +139,21 @@ class Decoder(nn.Module):
         if tuple(background.shape) != (n_vocab,):
             raise ValueError(f"background must have shape ({n_vocab},), not {tuple(background.shape)}.")
         self.register_buffer("background", background.detach().clone().float())
+        # A fixed prior from the settings (seed words), never saved with the weights.
+        self.register_buffer("seed_bonus", None, persistent=False)
+
+    def set_seed_bonus(self, bonus: Optional[Tensor]) -> None:
+        """Add a fixed (n_topics, n_vocab) term to the logits after batch-norm:
+        `bonus[k, w]` raises log p(w | topic k) by that much for a document of
+        topic k only. Rows of zeros leave their topics as they are.
+
+        bonus (Optional[Tensor]): The term; None removes it.
+        """
+        if bonus is not None:
+            bonus = bonus.detach().float().to(self.background.device)
+            if bonus.dim() != 2 or bonus.shape[1] != self.n_vocab:
+                raise ValueError(f"bonus must have shape (n_topics, {self.n_vocab}), not {tuple(bonus.shape)}.")
+        self.seed_bonus = bonus
 
     def forward(self, theta: Tensor, train: Optional[bool] = None) -> Tensor:
         """theta (Tensor): (batch, n_topics) topic proportions.
@@ -138,7 +162,10 @@ class Decoder(nn.Module):
         logits = theta @ self.topic_words.weights()
         if self.bn is not None:
             logits = self.bn(logits, self.training if train is None else train)
-        return F.log_softmax(logits.float() + self.background, dim=1)
+        logits = logits.float()
+        if self.seed_bonus is not None:
+            logits = logits + theta.float() @ self.seed_bonus
+        return F.log_softmax(logits + self.background, dim=1)
 
     @property
     def n_vocab(self) -> int:
@@ -182,10 +209,12 @@ class Decoder(nn.Module):
         weights = self.topic_words.weights().float()
         shift = self.background
         bn = self.bn
-        if bn is None:
-            return weights, shift
-        scale = torch.rsqrt(bn.running_var.float() + bn.eps)
-        offset = -bn.running_mean.float() * scale
-        if bn.weight is not None:
-            scale, offset = scale * bn.weight, offset * bn.weight + bn.bias
-        return weights * scale, shift + offset
+        if bn is not None:
+            scale = torch.rsqrt(bn.running_var.float() + bn.eps)
+            offset = -bn.running_mean.float() * scale
+            if bn.weight is not None:
+                scale, offset = scale * bn.weight, offset * bn.weight + bn.bias
+            weights, shift = weights * scale, shift + offset
+        if self.seed_bonus is not None:
+            weights = weights + self.seed_bonus
+        return weights, shift
