@@ -19,7 +19,14 @@ from thinc.api import Config, Model, Optimizer
 
 from . import scorer  # noqa: F401  (registers the scorer)
 from .errors import NonFiniteBatchError, TextVAEError
-from .extensions import DOC_EXTENSIONS, TOKEN_EXTENSION, install_extensions, resolve_extension_prefix, token_topics_key
+from .extensions import (
+    DOC_EXTENSIONS,
+    TOKEN_EXTENSION,
+    install_extensions,
+    resolve_extension_prefix,
+    token_topics_key,
+    topic_merge_key,
+)
 from .groups import GroupKey, GroupTopics, topics_per_group
 from .layers import (
     VAEOutput,
@@ -411,6 +418,7 @@ class TextVAE(TrainablePipe):
         clusters = probs.argmax(axis=1)
         names = self.extension_names
         key = self._elbo_key
+        merge_key = topic_merge_key(self.extension_prefix)
         docs = list(docs)
         self._set_token_topics(docs, topics)
         merge_map = self.topic_merge_map
@@ -425,6 +433,11 @@ class TextVAE(TrainablePipe):
             # Kept so that score() reads the perplexity of the docs as annotated
             # instead of running the model (a transformer, often) a second time.
             doc.user_data[key] = (float(elbo[i, 0]), float(elbo[i, 1]))
+            # Spans' similarity vectors map merged token topics back to the latent's width.
+            if merge_map is None:
+                doc.user_data.pop(merge_key, None)
+            else:
+                doc.user_data[merge_key] = merge_map
         set_similarity_hooks(docs, self.similarity_hooks, self.vocab, self.extension_prefix)
 
     def _set_token_topics(self, docs: List[Doc], topics: numpy.ndarray) -> None:

@@ -46,6 +46,12 @@ def token_topics_key(prefix: str) -> Tuple[str, str]:
     return ("textvae.token_topics", prefix)
 
 
+def topic_merge_key(prefix: str) -> Tuple[str, str]:
+    """RETURNS (Tuple[str, str]): where a doc keeps the merge map its topics
+    were folded with (the VAE's topic → reported topic), if topics were merged."""
+    return ("textvae.topic_merge", prefix)
+
+
 def _token_topic_probs(key: Tuple[str, str], token: Token) -> Optional[numpy.ndarray]:
     """p(topic | word, doc) of a topic-vocabulary token, as annotated; None for other tokens."""
     stored = token.doc.user_data.get(key)

@@ -7,7 +7,8 @@ words, of each word's topics p(k | w) ∝ p(w | k) (what `token._.topic_probs`
 holds, p(k | w, doc), with the doc's proportions divided out, so a sentence's
 vector does not lean towards the doc around it), put on the scale of the doc's
 latent: μ_span = log π − mean(log π) + mean(μ_doc), so softmax(μ_span) = π. A
-span without topic words gets the doc's latent. It costs no model run: the
+span without topic words gets the doc's latent. After `merge_topics`, a merged
+topic's share is split evenly among its VAE topics, so spans keep the latent's width. It costs no model run: the
 hooks read what the component wrote on the doc. Similarity is the cosine of
 two such vectors.
 
@@ -25,7 +26,7 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from .errors import TextVAEError
-from .extensions import token_topics_key
+from .extensions import token_topics_key, topic_merge_key
 
 # Floor of topic shares before a division or a log: token topic probabilities
 # are kept as float16, whose zero would give -inf.
@@ -80,7 +81,14 @@ class _Hook:
         theta = numpy.maximum(numpy.asarray(topics, dtype="float32"), _SHARE_FLOOR)
         profiles = numpy.asarray(probs[a:b], dtype="float32") / theta
         profiles /= profiles.sum(axis=1, keepdims=True)
-        log_shares = numpy.log(numpy.maximum(profiles.mean(axis=0), _SHARE_FLOOR))
+        shares = profiles.mean(axis=0)
+        merge = doc.user_data.get(topic_merge_key(self.prefix))
+        if merge is not None and len(shares) != len(latent):
+            # Merged topics: split each merged share evenly among the VAE topics
+            # it holds, so the span's vector has the doc latent's width.
+            merge = numpy.asarray(merge, dtype="int64")
+            shares = shares[merge] / numpy.bincount(merge, minlength=len(shares))[merge]
+        log_shares = numpy.log(numpy.maximum(shares, _SHARE_FLOOR))
         return (log_shares - log_shares.mean() + latent.mean()).astype("float32")
 
 

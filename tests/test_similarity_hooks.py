@@ -124,3 +124,25 @@ def test_bad_setting_is_refused():
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="similarity_hooks"):
         nlp.add_pipe("textvae", config={"similarity_hooks": "yes"})
+
+
+def test_span_vectors_keep_the_latent_width_after_a_merge(corpus):
+    texts, _ = corpus
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("textvae", config=SMALL_CONFIG)
+    train(nlp, texts)
+    pipe.merge_topics([[0, 1]])
+    text = "The rocket carried the satellite into orbit. The chef baked bread and fried garlic in olive oil."
+    doc = nlp(text)
+    span = doc[:8]
+    assert doc._.topics.shape == (pipe.n_topics - 1,)
+    assert span.vector.shape == doc._.latent.shape
+    # The merged share is split evenly between topics 0 and 1.
+    softmax = numpy.exp(span.vector - span.vector.max())
+    softmax /= softmax.sum()
+    assert softmax[0] == pytest.approx(softmax[1], rel=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert doc.similarity(span) != 0.0
+    pipe.unmerge_topics()
+    assert nlp(text)[:8].vector.shape == doc._.latent.shape
