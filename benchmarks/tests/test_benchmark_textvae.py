@@ -65,9 +65,9 @@ def test_run_textvae_topics_and_clusters(bench_data, tmp_path, pipeline):
     for scores in (clusters, clusters["kmeans_latent"]):
         assert 0.0 <= scores["nmi"] <= 1.0 and 0.0 < scores["purity"] <= 1.0
     # The record says which settings trained: with the transformer, those of
-    # configs/trf.cfg (its max_df is 0.5; the factory's is 0.7).
-    max_df = clusters["component_settings"]["max_df"]
-    assert max_df == (0.5 if pipeline == "transformer" else 0.7)
+    # configs/trf.cfg (its pooling is "mean"; the factory's is "mean_max").
+    pooling = clusters["model_settings"]["pooling"]
+    assert pooling == ("mean" if pipeline == "transformer" else "mean_max")
     assert topics["model_settings"]["@architectures"] == "spacy-textvae.TextVAE.v2"
     assert topics["model_settings"]["decoder"] == "embedding" and "tok2vec" not in topics["model_settings"]
     assert clusters["transformer"] == (None if pipeline == "tok2vec" else argv[-1])
