@@ -399,3 +399,15 @@ def perplexity_gain(perplexity: Optional[float], unigram_perplexity: Optional[fl
     if perplexity is None or unigram_perplexity is None:
         return None
     return float(unigram_perplexity / perplexity)
+
+
+def cosine_similarity(matrix: numpy.ndarray) -> numpy.ndarray:
+    """Cosine similarity of the rows of a matrix (e.g. topic-word distributions).
+
+    matrix (numpy.ndarray): (n_rows, n_cols).
+    RETURNS (numpy.ndarray): (n_rows, n_rows), 1 on the diagonal (0 for an all-zero row).
+    """
+    m = numpy.asarray(matrix, dtype="float64")
+    norms = numpy.linalg.norm(m, axis=1, keepdims=True)
+    m = m / numpy.where(norms > 0, norms, 1.0)
+    return m @ m.T

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy
 
 from .errors import TextVAEError
+from .metrics import cosine_similarity
 
 
 @dataclass
@@ -127,10 +128,7 @@ class TopicTree:
 def cosine_distances(vectors: numpy.ndarray) -> numpy.ndarray:
     """RETURNS (numpy.ndarray): float64 (n, n) 1 − cosine similarity of the rows
     (an all-zero row is at distance 1 from every other)."""
-    v = numpy.asarray(vectors, dtype="float64")
-    norms = numpy.linalg.norm(v, axis=1, keepdims=True)
-    v = v / numpy.where(norms > 0, norms, 1.0)
-    dist = 1.0 - v @ v.T
+    dist = 1.0 - cosine_similarity(vectors)
     numpy.fill_diagonal(dist, 0.0)
     return numpy.clip(dist, 0.0, 2.0)
 

@@ -16,6 +16,7 @@ from spacy.training import Example
 
 from ..errors import TextVAEError
 from ..groups import topics_per_group
+from ..metrics import cosine_similarity
 from .corpus import DATE_KEY, GROUP_KEY, InputError  # a TextVAEError
 from .report_page import render_page
 from .reports import _find_textvae, _load_examples, predict_examples, score_examples
@@ -96,18 +97,6 @@ def _unit_square(coords: numpy.ndarray) -> numpy.ndarray:
     scaled = (coords - lo) / span if span > 0 else numpy.full_like(coords, 0.5)
     # Centre the shorter axis.
     return scaled + (1.0 - scaled.max(axis=0)) / 2 if len(coords) else scaled
-
-
-def cosine_similarity(matrix: numpy.ndarray) -> numpy.ndarray:
-    """Cosine similarity of the rows of a matrix (e.g. topic-word distributions).
-
-    matrix (numpy.ndarray): (n_rows, n_cols).
-    RETURNS (numpy.ndarray): (n_rows, n_rows), 1 on the diagonal (0 for an all-zero row).
-    """
-    m = numpy.asarray(matrix, dtype="float64")
-    norms = numpy.linalg.norm(m, axis=1, keepdims=True)
-    m = m / numpy.where(norms > 0, norms, 1.0)
-    return m @ m.T
 
 
 def _gold_label(doc: Doc) -> Optional[str]:
