@@ -26,6 +26,7 @@ from typing import Any, Dict, List
 
 import numpy
 import spacy
+import torch
 from spacy.tokens import DocBin
 
 from spacy_textvae.metrics import npmi_per_topic
@@ -38,8 +39,17 @@ def read(path: Path, test: Path) -> Dict[str, Any]:
     texts = [pipe.topic_vocab.tokens_of(doc) for doc in docs]
     topics = pipe.topic_words(10)
     npmi = npmi_per_topic(topics, texts)
+    decoder = pipe.torch_module.decoder
+    column = {w: i for i, w in enumerate(pipe.topic_vocab.words)}
+    with torch.no_grad():
+        owned = decoder.topic_words.assignment_log_probs(
+            torch.tensor([column[w] for words in pipe.seed_words for w in words] or [0])
+        ).exp()
+    cells = [(k, w) for k, words in enumerate(pipe.seed_words) for w in words]
     return {
         "seed_words": pipe.seed_words,
+        # How much of each seed word its topic owns among all topics (decoder weights).
+        "seed_shares": {f"{k}:{w}": float(owned[k, i]) for i, (k, w) in enumerate(cells)},
         "topics": topics,
         "npmi": [float(x) for x in npmi],
         "topics_by_probability": pipe.topic_words(10, relevance=1.0),
@@ -72,6 +82,7 @@ def main(unseeded: Path, seeded: Path, test: Path, out: Path) -> None:
         "all_seeds_in_top10": all(len(h) == len(w) for h, w in zip(held, seeds)),
         "seeds_in_top10_by_probability": held_prob,
         "seeds_in_top25": held_25,
+        "seed_shares": run["seed_shares"],
         "seeded_topics": run["topics"][:n_seeded],
         "seeded_topics_npmi": run["npmi"][:n_seeded],
         "free_topics_npmi_mean": mean(run["npmi"][n_seeded:]),
@@ -84,7 +95,7 @@ def main(unseeded: Path, seeded: Path, test: Path, out: Path) -> None:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf8")
-    for key in ("seeds_in_top10", "seeds_in_top10_by_probability", "seeds_in_top25", "seeded_topics", "free_topics_npmi_mean", "unseeded_run_npmi_mean",
+    for key in ("seed_shares", "seeds_in_top10", "seeds_in_top10_by_probability", "seeds_in_top25", "seeded_topics", "free_topics_npmi_mean", "unseeded_run_npmi_mean",
                 "unseeded_run_other_topics_npmi_mean", "seeded_run_npmi_mean"):
         print(key, result[key])
 

@@ -52,7 +52,7 @@ from .layers.textvae_model import (
 from .layers.torch_vae import get_module
 from .metrics import elbo_perplexity, perplexity_gain
 from .sampling import Seed, as_generator, bags_to_words, draw_bags, interpolate_latents, softmax, source_latents
-from .layers.seed_prior import set_seed_prior
+from .layers.seed_anchor import set_seed_anchor
 from .layers.vocab_growth import forget_resized_optimizer_state
 from .saved_state import check_model_bytes, read_saved_cfg, saved_cfg
 from .seed_words import all_seed_words, check_seed_words, seed_cells
@@ -243,7 +243,7 @@ class TextVAE(TrainablePipe):
         pipeline has word vectors of its own or another component set them.
     seed_words (List[List[str]]): Anchor topic k on the k-th list of words (in
         vocab_attr form); the other topics stay free (see `spacy_textvae.seed_words`).
-    seed_strength (float): How much a seed word's log-probability in its topic is raised.
+    seed_strength (float): Weight of the seed anchor in training, in nats per seed word.
     scorer (Optional[Callable]): The scoring method.
     """
 
@@ -555,11 +555,11 @@ class TextVAE(TrainablePipe):
         return added
 
     def _apply_seed_words(self, place_topics: bool) -> None:
-        """Set the seed prior of the config in force on the built model."""
+        """Set the seed anchor of the config in force on the built model."""
         if not self.is_initialized:
             return
         topics, columns = seed_cells(self.topic_vocab, self.seed_words, self.name)
-        set_seed_prior(self.model, topics, columns, self.seed_strength, place_topics)
+        set_seed_anchor(self.model, topics, columns, self.seed_strength, place_topics)
 
     def _check_planned_training(self, training: Dict[str, Any]) -> None:
         """Warn when the [training] block of the config plans fewer passes over

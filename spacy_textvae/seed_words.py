@@ -1,12 +1,14 @@
 """Seeded topics: the `seed_words` setting anchors topic k on the k-th list of
 words, while the other topics stay free.
 
-The anchor is a fixed prior on the decoder, not learned state: a seed word's
-log-probability in its topic is raised by `seed_strength` (a constant term
-added to the decoder's logits for that topic only; rows of the unseeded topics
-are zero), and, with the embedding decoder, the topic's point starts at the
-mean of its seed words' embeddings. The prior comes from the config in force,
-also when a pipeline is loaded; seed words are always in the topic vocabulary
+The anchor is a training term, not a change to the model: `seed_strength`
+times −log of the share of each seed word that its topic owns among all
+topics (the decoder's per-word weights over topics, see
+`Decoder.seed_anchor`). The seeded topic learns to hold its seeds, other
+topics learn to leave them, and inference is the trained model's alone. With
+the embedding decoder the topic's point also starts at the mean of its seed
+words' embeddings. The seeds come from the config in force, also when a
+pipeline is loaded; seed words are always in the topic vocabulary
 (`initialize` adds those its filters would drop).
 """
 from typing import Any, List, Sequence, Tuple

@@ -2,6 +2,7 @@
 import numpy
 import pytest
 import spacy
+import torch
 
 from .conftest import SMALL_CONFIG, train
 
@@ -27,23 +28,45 @@ def test_seeded_topics_hold_their_seeds(seeded):
     assert nlp("She baked bread in a hot oven with butter.")._.topics.argmax() == 1
 
 
-def test_unseeded_topics_get_no_prior(seeded):
-    _, pipe = seeded
-    bonus = pipe.torch_module.decoder.seed_bonus.cpu().numpy()
-    assert (bonus[len(SEEDS):] == 0).all()
-    assert numpy.count_nonzero(bonus) == sum(len(w) for w in SEEDS)
+def test_the_anchor_ties_the_seeded_topics_to_their_seeds(seeded, corpus):
+    nlp, pipe = seeded
+    decoder = pipe.torch_module.decoder
+    column = {w: i for i, w in enumerate(pipe.topic_vocab.words)}
+    cells = sorted(zip(decoder.seed_topics.tolist(), decoder.seed_columns.tolist()))
+    assert cells == sorted((k, column[w]) for k, words in enumerate(SEEDS) for w in words)
+    # The seeded topics own their seeds, far more than any topic of an
+    # unseeded model owns a whole seed list.
+    with torch.no_grad():
+        owned = decoder.topic_words.assignment_log_probs(decoder.seed_columns).exp()
+    owned = owned[decoder.seed_topics, torch.arange(len(cells))].numpy()
+    # At least twice an even share among the topics.
+    assert owned.min() > 2.0 / SMALL_CONFIG["n_topics"], owned
+    texts, _ = corpus
+    plain = spacy.blank("en")
+    plain_pipe = plain.add_pipe("textvae", config=SMALL_CONFIG)
+    train(plain, texts)
+    plain_column = {w: i for i, w in enumerate(plain_pipe.topic_vocab.words)}
+    with torch.no_grad():
+        plain_owned = plain_pipe.torch_module.decoder.topic_words.assignment_log_probs(
+            torch.tensor([plain_column[w] for words in SEEDS for w in words])
+        ).exp().numpy()
+    start = numpy.cumsum([0] + [len(words) for words in SEEDS])
+    best = [plain_owned[:, start[i] : start[i + 1]].min(1).max() for i in range(len(SEEDS))]
+    assert max(best) < owned.min(), (best, owned)
 
 
-def test_seeds_come_from_the_config_at_load(seeded, tmp_path):
+def test_seeds_shape_training_only(seeded, tmp_path):
     nlp, pipe = seeded
     nlp.to_disk(tmp_path / "seeded")
     text = "The striker scored a goal."
     loaded = spacy.load(tmp_path / "seeded")
     numpy.testing.assert_allclose(loaded(text)._.topics, nlp(text)._.topics, atol=1e-6)
-    # The prior is a setting, not saved state: without it the outputs change.
+    assert loaded.get_pipe("textvae").torch_module.decoder.seed_topics is not None
+    # Nothing is added at inference: without the setting the outputs are the same.
     plain = spacy.load(tmp_path / "seeded", config={"components": {"textvae": {"seed_words": []}}})
-    assert plain.get_pipe("textvae").torch_module.decoder.seed_bonus is None
-    assert not numpy.allclose(plain.get_pipe("textvae").topic_word_matrix(), pipe.topic_word_matrix(), atol=1e-4)
+    assert plain.get_pipe("textvae").torch_module.decoder.seed_topics is None
+    numpy.testing.assert_allclose(plain(text)._.topics, nlp(text)._.topics, atol=1e-6)
+    numpy.testing.assert_array_equal(plain.get_pipe("textvae").topic_word_matrix(), pipe.topic_word_matrix())
     with pytest.raises(ValueError, match="not in the 'textvae' component's topic vocabulary"):
         spacy.load(tmp_path / "seeded", config={"components": {"textvae": {"seed_words": [["sailing"]]}}})
 

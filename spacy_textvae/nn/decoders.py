@@ -47,6 +47,19 @@ class LinearTopicWords(nn.Module):
         """RETURNS (Optional[Tensor]): None: the free matrix has no regulariser."""
         return None
 
+    def assignment_log_probs(self, columns: Tensor) -> Tensor:
+        """How much each topic owns some words: log softmax over topics of the
+        words' standardised columns of β. Standardised because the decoder's
+        batch-norm makes a column's scale meaningless: only how far a topic's
+        weight stands out counts.
+
+        columns (Tensor): (n,) int64 vocabulary columns.
+        RETURNS (Tensor): (n_topics, n) log-probabilities; each column sums to 1.
+        """
+        beta = self.beta[:, columns.to(self.beta.device)]
+        z = (beta - beta.mean(0, keepdim=True)) / (beta.std(0, keepdim=True) + 1e-6)
+        return F.log_softmax(z, dim=0)
+
     def topic_vectors(self) -> Tensor:
         """RETURNS (Tensor): each topic's own representation, its row of β, (n_topics, n_vocab)."""
         return self.beta
@@ -97,6 +110,17 @@ class EmbeddingTopicWords(nn.Module):
         """RETURNS (Tensor): softmax over topics of -distance / τ, (n_topics, n_vocab)."""
         return F.softmax(-self.distances() / self.temperature, dim=0)
 
+    def assignment_log_probs(self, columns: Tensor) -> Tensor:
+        """How much each topic owns some words: the log of their weights,
+        log softmax over topics of -distance / τ.
+
+        columns (Tensor): (n,) int64 vocabulary columns.
+        RETURNS (Tensor): (n_topics, n) log-probabilities; each column sums to 1.
+        """
+        t, e = self.topic_embeddings, self.word_embeddings[columns.to(self.word_embeddings.device)]
+        dist = (t.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1).unsqueeze(0) - 2.0 * t @ e.t()).clamp_min(0.0)
+        return F.log_softmax(-dist / self.temperature, dim=0)
+
     def regularization(self) -> Optional[Tensor]:
         """ECRTM's regulariser, times its weight: the cost of the entropic
         optimal transport plan P that moves the words (mass 1/V each) onto the
@@ -139,21 +163,40 @@ class Decoder(nn.Module):
         if tuple(background.shape) != (n_vocab,):
             raise ValueError(f"background must have shape ({n_vocab},), not {tuple(background.shape)}.")
         self.register_buffer("background", background.detach().clone().float())
-        # A fixed prior from the settings (seed words), never saved with the weights.
-        self.register_buffer("seed_bonus", None, persistent=False)
+        # Seed words, from the settings: never saved with the weights.
+        self.register_buffer("seed_topics", None, persistent=False)
+        self.register_buffer("seed_columns", None, persistent=False)
+        self.seed_strength = 0.0
 
-    def set_seed_bonus(self, bonus: Optional[Tensor]) -> None:
-        """Add a fixed (n_topics, n_vocab) term to the logits after batch-norm:
-        `bonus[k, w]` raises log p(w | topic k) by that much for a document of
-        topic k only. Rows of zeros leave their topics as they are.
+    def set_seeds(self, topics: Optional[Tensor], columns: Optional[Tensor], strength: float) -> None:
+        """Anchor word `columns[i]` on topic `topics[i]` in training (see `seed_anchor`).
 
-        bonus (Optional[Tensor]): The term; None removes it.
+        topics, columns (Optional[Tensor]): (n,) int64 cells; None removes the seeds.
+        strength (float): The anchor's weight, in nats per seed word.
         """
-        if bonus is not None:
-            bonus = bonus.detach().float().to(self.background.device)
-            if bonus.dim() != 2 or bonus.shape[1] != self.n_vocab:
-                raise ValueError(f"bonus must have shape (n_topics, {self.n_vocab}), not {tuple(bonus.shape)}.")
-        self.seed_bonus = bonus
+        if topics is None or columns is None or not len(topics):
+            self.seed_topics = self.seed_columns = None
+            self.seed_strength = 0.0
+            return
+        topics, columns = topics.long().to(self.background.device), columns.long().to(self.background.device)
+        if topics.shape != columns.shape or topics.dim() != 1:
+            raise ValueError(f"seed topics and columns must be 1-d and alike, not {tuple(topics.shape)} and {tuple(columns.shape)}.")
+        if int(columns.max()) >= self.n_vocab or int(columns.min()) < 0:
+            raise ValueError(f"seed columns must be in [0, {self.n_vocab}).")
+        self.seed_topics, self.seed_columns = topics, columns
+        self.seed_strength = float(strength)
+
+    def seed_anchor(self) -> Optional[Tensor]:
+        """The seed words' training term: `seed_strength` times −log of the
+        share of each seed word that its topic owns among all topics. It ties
+        the topic's own weights to its seeds (nothing is added to the logits),
+        so the topic holds its seeds by what it learns and inference is the
+        model's alone. RETURNS (Optional[Tensor]): a scalar, or None without seeds."""
+        if self.seed_topics is None or self.seed_strength <= 0:
+            return None
+        log_owned = self.topic_words.assignment_log_probs(self.seed_columns)
+        picked = log_owned[self.seed_topics, torch.arange(len(self.seed_topics), device=log_owned.device)]
+        return -self.seed_strength * picked.float().sum()
 
     def forward(self, theta: Tensor, train: Optional[bool] = None) -> Tensor:
         """theta (Tensor): (batch, n_topics) topic proportions.
@@ -163,8 +206,6 @@ class Decoder(nn.Module):
         if self.bn is not None:
             logits = self.bn(logits, self.training if train is None else train)
         logits = logits.float()
-        if self.seed_bonus is not None:
-            logits = logits + theta.float() @ self.seed_bonus
         return F.log_softmax(logits + self.background, dim=1)
 
     @property
@@ -215,6 +256,4 @@ class Decoder(nn.Module):
             if bn.weight is not None:
                 scale, offset = scale * bn.weight, offset * bn.weight + bn.bias
             weights, shift = weights * scale, shift + offset
-        if self.seed_bonus is not None:
-            weights = weights + self.seed_bonus
         return weights, shift

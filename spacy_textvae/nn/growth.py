@@ -50,8 +50,8 @@ def grow_vocabulary(
         bn.running_mean = torch.cat([bn.running_mean, bn.running_mean.mean().expand(n_new)])
         bn.running_var = torch.cat([bn.running_var, bn.running_var.mean().expand(n_new)])
         bn.num_features += n_new
-    # The seed prior's columns follow the vocabulary: whoever set it sets it again.
-    decoder.seed_bonus = None
+    # The seeds' columns follow the vocabulary: whoever set them sets them again.
+    decoder.set_seeds(None, None, 0.0)
     encoder = module.encoder
     if encoder.use_counts:
         first = encoder.hidden[0]

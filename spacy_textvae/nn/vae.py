@@ -121,11 +121,11 @@ class TextVAEModule(nn.Module):
         kl = self.prior.kl_divergence(mu, logvar, gamma)
         loss = recon + kl_weight * kl
         if train:
-            reg = self.decoder.topic_words.regularization()
-            if reg is not None:
-                # A batch-level term, added to every doc's loss: the caller
-                # averages the loss over the batch.
-                loss = loss + reg
+            # Batch-level terms, added to every doc's loss: the caller
+            # averages the loss over the batch.
+            for term in (self.decoder.topic_words.regularization(), self.decoder.seed_anchor()):
+                if term is not None:
+                    loss = loss + term
         return VAEForward(mu, theta, gamma, loss, recon, kl)
 
     @torch.no_grad()

@@ -1,5 +1,5 @@
-"""The thinc side of seeded topics: the decoder's fixed seed prior and the
-starting points of seeded topics (see `spacy_textvae.seed_words`)."""
+"""The thinc side of seeded topics: the decoder's seed anchor and the starting
+points of seeded topics (see `spacy_textvae.seed_words`)."""
 import numpy
 import torch
 from thinc.api import Model
@@ -8,27 +8,25 @@ from ..nn.decoders import EmbeddingTopicWords
 from .torch_vae import get_module
 
 
-def set_seed_prior(
+def set_seed_anchor(
     model: Model, topics: numpy.ndarray, columns: numpy.ndarray, strength: float, place_topics: bool
 ) -> None:
-    """Raise the log-probability of word `columns[i]` in topic `topics[i]` by
-    `strength` (no cells: no prior).
+    """Anchor word `columns[i]` on topic `topics[i]` in training, with weight
+    `strength` (no cells: no anchor).
 
     model (Model): A built textvae model.
     topics, columns (numpy.ndarray): int64 cells (topic, vocabulary column).
-    strength (float): The raise, in nats.
+    strength (float): The anchor's weight, in nats per seed word.
     place_topics (bool): Also move each seeded topic's point to the mean of
         its seed words' embeddings (embedding decoder; at initialisation).
     """
     module = get_module(model.get_ref("vae"))
     decoder = module.decoder
     if not len(topics):
-        decoder.set_seed_bonus(None)
+        decoder.set_seeds(None, None, 0.0)
         return
     topics_t, cols_t = torch.as_tensor(topics), torch.as_tensor(columns)
-    bonus = torch.zeros(module.prior.n_latent, decoder.n_vocab)
-    bonus[topics_t, cols_t] = float(strength)
-    decoder.set_seed_bonus(bonus)
+    decoder.set_seeds(topics_t, cols_t, strength)
     topic_words = decoder.topic_words
     if place_topics and isinstance(topic_words, EmbeddingTopicWords):
         emb = topic_words.word_embeddings.detach().cpu()
