@@ -8,7 +8,7 @@ probability) and top 25, and the NPMI of every topic's top 10
 words over the test docs (the component's own gensim-exact `c_npmi`, reference
 texts = the docs' topic-vocabulary words). The free topics of the seeded run
 are compared with all topics of the unseeded one, and with its topics other
-than the three that best match the seed lists.
+than those that best match the seed lists.
 
     OMP_NUM_THREADS=1 python -m spacy train configs/cpu.cfg --paths.train /tmp/tvb/ng20/train.spacy \
         --paths.dev /tmp/tvb/ng20/dev.spacy --components.textvae.n_topics 20 \
@@ -18,6 +18,12 @@ than the three that best match the seed lists.
     OMP_NUM_THREADS=1 python -m benchmarks.seed_words --unseeded /tmp/wtb/ng20_model/model-best \
         --seeded /tmp/wtb/ng20_seeded/model-best --test /tmp/tvb/ng20/test.spacy \
         --out benchmarks/results/seed_words.json
+
+The recorded runs (`seed_words.json`, `seed_words_seed1.json`, `seed_words_lists_b.json`,
+`seed_words_strength4_seed1.json`) trained through `python -m benchmarks.product_path run ng20 --k 20
+--clusters 20 --seed S --set components.textvae.seed_words=...`, which runs the same `spacy train`
+(the models are in `WORK/runs/`); each compares with the unseeded run of the same training seed.
+It also reports each seed word's share owned by its topic (the quantity the seed anchor trains).
 """
 import argparse
 import json
