@@ -95,9 +95,12 @@ class EmbeddingTopicWords(nn.Module):
         """
         self.topic_embeddings[topics.to(self.topic_embeddings.device)] = points.to(self.topic_embeddings)
 
-    def distances(self) -> Tensor:
-        """RETURNS (Tensor): ‖t_k - e_w‖², (n_topics, n_vocab)."""
+    def distances(self, columns: Optional[Tensor] = None) -> Tensor:
+        """columns (Optional[Tensor]): (n,) int64 vocabulary columns; None: all.
+        RETURNS (Tensor): ‖t_k - e_w‖², (n_topics, n_vocab) or (n_topics, n)."""
         t, e = self.topic_embeddings, self.word_embeddings
+        if columns is not None:
+            e = e[columns.to(e.device)]
         dist = t.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1).unsqueeze(0) - 2.0 * t @ e.t()
         return dist.clamp_min(0.0)
 
@@ -117,9 +120,7 @@ class EmbeddingTopicWords(nn.Module):
         columns (Tensor): (n,) int64 vocabulary columns.
         RETURNS (Tensor): (n_topics, n) log-probabilities; each column sums to 1.
         """
-        t, e = self.topic_embeddings, self.word_embeddings[columns.to(self.word_embeddings.device)]
-        dist = (t.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1).unsqueeze(0) - 2.0 * t @ e.t()).clamp_min(0.0)
-        return F.log_softmax(-dist / self.temperature, dim=0)
+        return F.log_softmax(-self.distances(columns) / self.temperature, dim=0)
 
     def regularization(self) -> Optional[Tensor]:
         """ECRTM's regulariser, times its weight: the cost of the entropic
