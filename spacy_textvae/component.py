@@ -565,7 +565,8 @@ class TextVAE(TrainablePipe):
     def _check_planned_training(self, training: Dict[str, Any]) -> None:
         """Warn when the [training] block of the config plans fewer passes over
         the corpus than the KL warm-up takes: the run would end on a model that
-        never saw the full KL term (and maybe before the prior fit)."""
+        never saw the full KL term (and maybe before the prior fit); and when it
+        asks for averaged weights, which the torch VAE never gets."""
         n_docs = max(self.topic_vocab.n_docs, 1)
         limits = []
         max_epochs, max_steps = training.get("max_epochs"), training.get("max_steps")
@@ -574,6 +575,17 @@ class TextVAE(TrainablePipe):
         size = training.get("batcher", {}).get("size")
         if isinstance(max_steps, int) and max_steps > 0 and isinstance(size, int) and size > 0:
             limits.append(max_steps * size / n_docs)
+        optimizer = training.get("optimizer", {})
+        if isinstance(optimizer, dict) and optimizer.get("use_averages") is True:
+            # thinc's optimizer keys a torch shim's averages by (id, name) while
+            # the shim's use_params looks them up by name prefix: spaCy's
+            # evaluation and model-best would silently use the latest weights.
+            logger.warning(
+                "textvae: [training.optimizer] use_averages does not reach the '%s' component's VAE: "
+                "its torch weights are evaluated and saved as trained (only thinc layers, such as a "
+                "trainable tok2vec, are averaged). Set use_averages = false to make that explicit.",
+                self.name,
+            )
         needed = max(self.kl_warmup_epochs, self._prior_fit_epochs)
         if limits and min(limits) < needed:
             logger.warning(

@@ -381,6 +381,38 @@ def test_docs_without_topic_words_are_counted_not_averaged(trained, corpus):
     assert 1.0 < scores["textvae_perplexity"] < len(pipe.topic_vocab)
 
 
+def test_averaged_weights_never_reach_the_torch_vae_and_initialize_says_so(corpus, caplog):
+    """With use_averages, spaCy evaluates and saves under nlp.use_params(optimizer.averages);
+    thinc's torch shim never loads them, so the VAE keeps its trained weights."""
+    import logging
+
+    import torch
+
+    from spacy_textvae.layers.torch_vae import get_module
+
+    from spacy.training import Example
+    from thinc.api import Adam
+
+    texts, _ = corpus
+    nlp = spacy.blank("en")
+    nlp.add_pipe("textvae", config=SMALL_CONFIG)
+    nlp.config["training"]["optimizer"] = {"@optimizers": "Adam.v1", "use_averages": True}
+    examples = [Example(nlp.make_doc(t), nlp.make_doc(t)) for t in texts]
+    with caplog.at_level(logging.WARNING, logger="spacy_textvae"):
+        nlp.initialize(lambda: examples)
+    assert "use_averages does not reach the 'textvae' component's VAE" in caplog.text
+    optimizer = Adam(0.01, use_averages=True)
+    for _ in range(3):
+        for start in range(0, len(examples), 16):
+            nlp.update(examples[start : start + 16], sgd=optimizer)
+    module = get_module(nlp.get_pipe("textvae").model.get_ref("vae"))
+    assert any(isinstance(key, tuple) and "encoder.hidden.0.weight" in key for key in optimizer.averages)
+    latest = {name: value.clone() for name, value in module.state_dict().items()}
+    with nlp.use_params(optimizer.averages):  # kept for the VAE's weights, never loaded
+        inside = module.state_dict()
+        assert all(torch.equal(inside[name], value) for name, value in latest.items())
+
+
 def test_a_training_plan_shorter_than_the_schedule_is_reported(corpus, caplog):
     """nlp.initialize reads [training]: 4 updates of 16 over 90 docs are 0.7
     passes, fewer than the 7-epoch KL warm-up."""
