@@ -235,9 +235,8 @@ class TextVAE(TrainablePipe):
     extension_prefix (str): Prefix of the `Doc._` extension names.
     torch_threads (Optional[int]): torch's intra-op thread count, set for the
         process when the VAE first runs. None: automatic (half the usable CPUs,
-        1 to 4; from the first training update all of them, up to 8; never
-        above torch's count, and torch's count as it is when OMP_NUM_THREADS
-        or MKL_NUM_THREADS is set); 0: leave torch's count as it is.
+        1 to 4, never above torch's count, and torch's count as it is when
+        OMP_NUM_THREADS or MKL_NUM_THREADS is set); 0: leave torch's count as it is.
     similarity_hooks (Union[str, bool]): Make `doc.vector`, `doc.similarity`,
         `span.vector` and `span.similarity` use the latent (see
         `spacy_textvae.similarity_hooks`): True, False, or "auto": unless the

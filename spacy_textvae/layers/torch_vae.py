@@ -251,7 +251,7 @@ def forward(model: Model, X: Tuple[Floats2d, BagOfWords], is_train: bool) -> Tup
     """The wrapped module's forward. In training, a batch whose inputs, loss or
     gradients are not finite raises `NonFiniteBatchError` before it changes
     anything that `discard_update` cannot put back."""
-    apply_torch_threads(model.attrs.get("torch_threads"), training=is_train)
+    apply_torch_threads(model.attrs.get("torch_threads"))
     if not is_train:
         return pytorch_forward(model, X, is_train)
     module = get_module(model)
