@@ -10,6 +10,9 @@ Criteria (all from the dev split or the training docs, no labels):
                   score_weights used to select on)
   train_npmi      NPMI of the topic words over (a sample of) the training docs
   dev_gain        unigram perplexity / perplexity on the dev docs (textvae_perplexity_gain)
+  dev_recon_gain  unigram perplexity / exp(reconstruction loss per word) on the dev
+                  docs at their posterior means: the ELBO without its KL term,
+                  which on docs of a few words is most of the ELBO
 Held-out quality: test_nmi (one-step clusters), test_npmi (topic words over
 the test docs), and whether the prior was fitted.
 """
@@ -36,6 +39,12 @@ def score_checkpoint(path: Path, dev_path: str, train_path: str, test_path: str,
     pipe = nlp.get_pipe("textvae")
     dev = _docs(nlp, dev_path)
     dev_scores = nlp.evaluate([Example(nlp.make_doc(d.text), d) for d in dev])
+    recon = n_words = 0.0
+    for start in range(0, len(dev), 256):
+        output = pipe.predict([nlp.make_doc(d.text) for d in dev[start : start + 256]])
+        recon += float(output.recon.sum())
+        n_words += float(output.n_words.sum())
+    unigram = pipe._unigram_perplexity(dev)
     words = pipe.topic_words(25)
     train_ref = [pipe.topic_vocab.tokens_of(d) for d in _docs(nlp, train_path, train_limit)]
     test = _docs(nlp, test_path)
@@ -53,6 +62,7 @@ def score_checkpoint(path: Path, dev_path: str, train_path: str, test_path: str,
         "dev_perplexity": dev_scores.get("textvae_perplexity"),
         # The component's own selection score (0 before the prior is fitted).
         "dev_gain": dev_scores["textvae_perplexity_gain"],
+        "dev_recon_gain": (unigram / numpy.exp(recon / n_words)) if pipe.cfg["prior_fitted"] else 0.0,
         "train_npmi": npmi_coherence(top10, train_ref),
         "diversity": topic_diversity(words),
         "test_nmi": cluster_scores(pred, gold)["nmi"],
@@ -83,7 +93,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
     summary = {}
-    for criterion in ("dev_npmi", "train_npmi", "dev_gain"):
+    for criterion in ("dev_npmi", "train_npmi", "dev_gain", "dev_recon_gain"):
         values = [r[criterion] for r in rows]
         best = rows[int(numpy.argmax(values))]
         summary[criterion] = {
