@@ -387,11 +387,10 @@ def test_averaged_weights_never_reach_the_torch_vae_and_initialize_says_so(corpu
     import logging
 
     import torch
-
-    from spacy_textvae.layers.torch_vae import get_module
-
     from spacy.training import Example
     from thinc.api import Adam
+
+    from spacy_textvae.layers.torch_vae import get_module
 
     texts, _ = corpus
     nlp = spacy.blank("en")
