@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
+import scipy.sparse
 import srsly
 from spacy import util
 from spacy.errors import Errors
@@ -49,7 +50,9 @@ from .layers.textvae_model import (
     set_torch_threads,
     weights_are_finite,
 )
+from .layers.encoder_cache import doc_key
 from .layers.torch_vae import get_module
+from .neighbours import NeighbourTable, mine_neighbours
 from .metrics import elbo_perplexity, perplexity_gain
 from .sampling import Seed, as_generator, bags_to_words, draw_bags, interpolate_latents, softmax, source_latents
 from .layers.seed_anchor import set_seed_anchor
@@ -102,6 +105,8 @@ _NON_FINITE_HINTS = {
     "loss": "If this repeats, lower [training.optimizer] learn_rate or raise kl_warmup_epochs.",
     "gradients": "If this repeats, lower [training.optimizer] learn_rate or set grad_clip.",
 }
+# Training docs counted at once when mining neighbours.
+_NEIGHBOUR_CHUNK = 2048
 # How often (in updates) mixture components that explain no documents are re-seeded.
 PRIOR_REPAIR_EVERY = 50
 
@@ -130,6 +135,8 @@ PRIOR_REPAIR_EVERY = 50
         "similarity_hooks": "auto",
         "seed_words": [],
         "seed_strength": 2.0,
+        "neighbour_weight": 0.0,
+        "n_neighbours": 5,
         "scorer": {"@scorers": "spacy-textvae.textvae_scorer.v1"},
     },
     default_score_weights={
@@ -166,6 +173,8 @@ def make_textvae(
     similarity_hooks: Union[str, bool],
     seed_words: List[List[str]],
     seed_strength: float,
+    neighbour_weight: float,
+    n_neighbours: int,
     scorer: Optional[Callable],
 ) -> "TextVAE":
     """Construct a TextVAE component (see `TextVAE` for the arguments)."""
@@ -194,6 +203,8 @@ def make_textvae(
         similarity_hooks=similarity_hooks,
         seed_words=seed_words,
         seed_strength=seed_strength,
+        neighbour_weight=neighbour_weight,
+        n_neighbours=n_neighbours,
         scorer=scorer,
     )
 
@@ -244,6 +255,12 @@ class TextVAE(TrainablePipe):
     seed_words (List[List[str]]): Anchor topic k on the k-th list of words (in
         vocab_attr form); the other topics stay free (see `spacy_textvae.seed_words`).
     seed_strength (float): Weight of the seed anchor in training, in nats per seed word.
+    neighbour_weight (float): Weight, per word of a doc, of the
+        neighbour-consistency term in training (0: off): each training doc's
+        cluster is asked to agree with those of its n_neighbours most similar
+        training docs by tf-idf of the bag of words, mined once at `initialize`
+        (see `spacy_textvae.neighbours`).
+    n_neighbours (int): Neighbours per training doc.
     scorer (Optional[Callable]): The scoring method.
     """
 
@@ -267,7 +284,9 @@ class TextVAE(TrainablePipe):
         similarity_hooks: Union[str, bool],
         seed_words: Sequence[Sequence[str]],
         seed_strength: float,
-        scorer: Optional[Callable],
+        neighbour_weight: float = 0.0,
+        n_neighbours: int = 5,
+        scorer: Optional[Callable] = None,
     ) -> None:
         if n_topics < 2:
             raise TextVAEError(f"n_topics must be >= 2, not {n_topics}. Set [components.{name}] n_topics.")
@@ -290,6 +309,14 @@ class TextVAE(TrainablePipe):
                 f"prior_fit_epochs must be >= 0 or null, not {prior_fit_epochs}. "
                 f"Set [components.{name}] prior_fit_epochs."
             )
+        if not neighbour_weight >= 0:
+            raise TextVAEError(
+                f"neighbour_weight must be >= 0, not {neighbour_weight}. Set [components.{name}] neighbour_weight."
+            )
+        if not (isinstance(n_neighbours, int) and n_neighbours >= 1):
+            raise TextVAEError(
+                f"n_neighbours must be an integer >= 1, not {n_neighbours!r}. Set [components.{name}] n_neighbours."
+            )
         # Fails early for "topics" means without one cluster per topic.
         resolved_cluster_means(model, n_topics, n_clusters)
         self.vocab = vocab
@@ -308,6 +335,10 @@ class TextVAE(TrainablePipe):
         self.similarity_hooks = check_similarity_hooks(similarity_hooks, name)
         self.seed_words = check_seed_words(list(seed_words), self.n_topics, seed_strength, name)
         self.seed_strength = float(seed_strength)
+        self.neighbour_weight = float(neighbour_weight)
+        self.n_neighbours = int(n_neighbours)
+        # Training docs' neighbours, mined at initialize for one run (never saved).
+        self._neighbours: Optional[NeighbourTable] = None
         # The config's attribute, to check a loaded vocabulary against.
         self.vocab_attr = topic_vocab.attr
         self.extension_names = {name_: extension_prefix + name_ for name_ in DOC_EXTENSIONS}
@@ -518,6 +549,7 @@ class TextVAE(TrainablePipe):
         sample = [eg.reference for eg in islice(get_examples(), 8)]
         initialize_textvae(self.model, lambda: (eg.reference for eg in get_examples()), sample)
         self._apply_seed_words(place_topics=True)
+        self._neighbours = self._mine_neighbours(get_examples) if self.neighbour_weight > 0 else None
         self.cfg.update({"step": 0, "docs_seen": 0, "prior_fitted": False})
         # A new model has new topics: an earlier merge map means nothing for them.
         self.cfg.pop("topic_merge", None)
@@ -529,6 +561,27 @@ class TextVAE(TrainablePipe):
             self.topic_vocab.n_docs,
             self.model.get_ref("pooling").get_dim("nI"),
         )
+
+    def _mine_neighbours(self, get_examples: Callable[[], Iterable[Example]]) -> NeighbourTable:
+        """Each training doc's neighbours over the topic vocabulary, in chunks of docs."""
+        keys: List[bytes] = []
+        parts = []
+        chunk: List[Doc] = []
+        for eg in get_examples():
+            chunk.append(eg.reference)
+            if len(chunk) == _NEIGHBOUR_CHUNK:
+                parts.append(self.topic_vocab.counts(chunk))
+                keys.extend(doc_key(doc) for doc in chunk)
+                chunk = []
+        if chunk:
+            parts.append(self.topic_vocab.counts(chunk))
+            keys.extend(doc_key(doc) for doc in chunk)
+        neighbours = mine_neighbours(scipy.sparse.vstack(parts).tocsr(), self.n_neighbours)
+        logger.info(
+            "textvae: %d training docs, %.1f%% with a neighbour",
+            len(keys), 100.0 * float((neighbours[:, 0] >= 0).mean()) if len(keys) else 0.0,
+        )
+        return NeighbourTable(keys, neighbours, self.n_clusters)
 
     def grow_vocab(
         self, docs: Iterable[Union[Doc, Example]], *, min_df: Optional[float] = None, max_new: int = 1000
@@ -622,8 +675,14 @@ class TextVAE(TrainablePipe):
         self._require_initialized()
         # The weight after this batch, so that the first batch is not KL-free.
         epochs_after = (self.cfg["docs_seen"] + len(docs)) / max(self.topic_vocab.n_docs, 1)
+        table = self._neighbours if self.cfg["prior_fitted"] else None
+        rows = table.rows_of([doc_key(doc) for doc in docs]) if table is not None else None
         set_step_state(
-            self.model, kl_weight=self._kl_weight(epochs_after), cluster_temperature=self.cluster_temperature
+            self.model,
+            kl_weight=self._kl_weight(epochs_after),
+            cluster_temperature=self.cluster_temperature,
+            neighbour_targets=table.targets(rows) if table is not None else None,
+            neighbour_weight=self.neighbour_weight,
         )
         try:
             output, backprop = self.model.begin_update(docs)
@@ -639,6 +698,8 @@ class TextVAE(TrainablePipe):
                 len(docs), self.cfg["step"], e.cause, _NON_FINITE_HINTS[e.cause],
             )
             return losses
+        if table is not None:
+            table.remember(rows, self.model.ops.to_numpy(output.cluster_probs))
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -687,6 +748,8 @@ class TextVAE(TrainablePipe):
         if not self.cfg["prior_fitted"]:
             if self.epochs_seen >= self._prior_fit_epochs and fit_prior(self.model, seed=step):
                 self.cfg["prior_fitted"] = True
+                if self._neighbours is not None:
+                    self._neighbours.reset()
                 logger.info(
                     "textvae: fitted the %d-component prior at step %d (%.2f epochs)",
                     self.n_clusters, step, self.epochs_seen,

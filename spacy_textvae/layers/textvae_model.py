@@ -210,13 +210,26 @@ def resolved_cluster_means(model: Model, n_topics: int, n_clusters: int) -> str:
     return model.get_ref("vae").attrs["settings"].resolve_cluster_means(n_topics, n_clusters)
 
 
-def set_step_state(model: Model, *, kl_weight: float, cluster_temperature: float) -> None:
+def set_step_state(
+    model: Model,
+    *,
+    kl_weight: float,
+    cluster_temperature: float,
+    neighbour_targets: Optional[Floats2d] = None,
+    neighbour_weight: float = 0.0,
+) -> None:
     """Set the per-update training state the VAE reads in its next updates.
 
     kl_weight (float): Weight of the KL term (warm-up).
     cluster_temperature (float): Temperature of q(c | x) in training.
+    neighbour_targets (Optional[Floats2d]): (batch, n_clusters) the mean cluster
+        assignment of each doc's neighbours, for the next batch only (None: no
+        neighbour term).
+    neighbour_weight (float): Weight of the neighbour term.
     """
-    model.get_ref("vae").attrs["step"] = StepState(float(kl_weight), float(cluster_temperature))
+    model.get_ref("vae").attrs["step"] = StepState(
+        float(kl_weight), float(cluster_temperature), neighbour_targets, float(neighbour_weight)
+    )
 
 
 def _module(model: Model):

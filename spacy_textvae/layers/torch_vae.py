@@ -61,11 +61,14 @@ class VAESettings:
 
 @dataclass(frozen=True)
 class StepState:
-    """Per-update training state: the KL weight of the warm-up and the
-    temperature of q(c | x). Set once per update by `set_step_state`."""
+    """Per-update training state: the KL weight of the warm-up, the
+    temperature of q(c | x), and the batch's neighbour targets with their
+    weight (none: no neighbour term). Set once per update by `set_step_state`."""
 
     kl_weight: float = 1.0
     cluster_temperature: float = 1.0
+    neighbour_targets: Optional[Floats2d] = None
+    neighbour_weight: float = 0.0
 
 
 @dataclass
@@ -74,7 +77,7 @@ class VAEOutput:
 
     latent: (batch, n_topics) posterior means μ.
     topics: (batch, n_topics) topic proportions softmax(μ) (softmax(z) in training).
-    cluster_probs: (batch, n_clusters) p(cluster | z).
+    cluster_probs: (batch, n_clusters) p(cluster | μ).
     loss: (batch,) negative ELBO (reconstruction + weighted KL) per doc.
     recon: (batch,) reconstruction loss per doc.
     kl: (batch,) KL divergence per doc.
@@ -299,6 +302,14 @@ def _convert_inputs(model: Model, X: Tuple[Floats2d, BagOfWords], is_train: bool
     # The mode is an argument: inference never reads or changes the module's
     # global train/eval flag, so threads can share the module.
     kwargs = {"kl_weight": step.kl_weight, "cluster_temperature": step.cluster_temperature, "train": is_train}
+    if is_train and step.neighbour_targets is not None and step.neighbour_weight > 0:
+        if step.neighbour_targets.shape[0] != pooled.shape[0]:
+            raise TextVAEError(
+                f"The neighbour targets are for {step.neighbour_targets.shape[0]} docs, the batch has "
+                f"{pooled.shape[0]}: set them with set_step_state for each update."
+            )
+        kwargs["neighbour_targets"] = xp2torch(model.ops.asarray2f(step.neighbour_targets), device=device)
+        kwargs["neighbour_weight"] = step.neighbour_weight
     return ArgsKwargs(args=(pooled_t, counts_t), kwargs=kwargs), reverse
 
 
@@ -309,7 +320,7 @@ def _convert_outputs(model: Model, X_Ytorch: Tuple[Any, Any], is_train: bool):
     Y = VAEOutput(
         latent=to_xp(out.mu),
         topics=to_xp(out.theta),
-        cluster_probs=to_xp(out.gamma),
+        cluster_probs=to_xp(out.assignment),
         loss=to_xp(out.loss),
         recon=to_xp(out.recon),
         kl=to_xp(out.kl),

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .batch_norm import MaybeBatchNorm
-from .counts import SparseCounts, sparse_counts
+from .counts import SparseCounts, segment_sum, sparse_counts
 from .decoders import Decoder, EmbeddingTopicWords, LinearTopicWords
 from .encoder import Encoder
 from .prior import FreeMeansPrior, MixturePrior, TopicMeansPrior, TopicMixturePrior
@@ -34,6 +34,8 @@ class VAEForward(NamedTuple):
     loss: (batch,) reconstruction + weighted KL (+ the decoder's regulariser).
     recon: (batch,) reconstruction loss.
     kl: (batch,) KL divergence.
+    assignment: (batch, n_clusters) p(c | μ): the clusters inference would give
+        (γ itself in eval mode).
     """
 
     mu: Tensor
@@ -42,6 +44,7 @@ class VAEForward(NamedTuple):
     loss: Tensor
     recon: Tensor
     kl: Tensor
+    assignment: Tensor
 
 
 class TextVAEModule(nn.Module):
@@ -78,6 +81,8 @@ class TextVAEModule(nn.Module):
         kl_weight: float = 1.0,
         cluster_temperature: float = 1.0,
         train: Optional[bool] = None,
+        neighbour_targets: Optional[Tensor] = None,
+        neighbour_weight: float = 0.0,
     ) -> VAEForward:
         """Encode, sample (training only), decode and score a batch.
 
@@ -92,6 +97,12 @@ class TextVAEModule(nn.Module):
             remembering the latents) or inference; None: `self.training`. Pass
             it explicitly to share the module between threads: inference then
             reads no global mode and changes no state.
+        neighbour_targets (Optional[Tensor]): (batch, n_clusters) in training:
+            the mean cluster assignment of each doc's neighbours. Adds
+            neighbour_weight × words in the doc × (−log ⟨p(c | μ), target⟩ −
+            H(batch mean of p(c | μ))): neighbours share a cluster, and the
+            clusters stay in use.
+        neighbour_weight (float): Weight of that term, per word.
         RETURNS (VAEForward): The named outputs.
         """
         train = self.training if train is None else train
@@ -117,6 +128,9 @@ class TextVAEModule(nn.Module):
         # in the gradient, as in EM.
         temperature = cluster_temperature if train else 1.0
         gamma = self.prior.posterior(z, temperature).detach()
+        # The neighbour term compares what inference would assign (p(c | μ)), not
+        # the sampled z's sharpened γ: on short texts the sample is mostly noise.
+        assignment = self.prior.posterior(mu) if train else gamma
         recon = self.decoder.reconstruction(F.dropout(theta, self.dropout, training=train), counts, train)
         kl = self.prior.kl_divergence(mu, logvar, gamma)
         loss = recon + kl_weight * kl
@@ -126,7 +140,13 @@ class TextVAEModule(nn.Module):
             for term in (self.decoder.topic_words.regularization(), self.decoder.seed_anchor()):
                 if term is not None:
                     loss = loss + term
-        return VAEForward(mu, theta, gamma, loss, recon, kl)
+            if neighbour_targets is not None and neighbour_weight > 0:
+                # Per word of the doc, as the reconstruction is: the term keeps its
+                # share of the loss whatever the texts' length.
+                n_words = segment_sum(counts.values, counts.offsets).to(loss.dtype)
+                term = neighbour_consistency(assignment, neighbour_targets)
+                loss = loss + neighbour_weight * n_words * term
+        return VAEForward(mu, theta, gamma, loss, recon, kl, assignment.detach())
 
     @torch.no_grad()
     def topic_log_probs(self) -> Tensor:
@@ -210,6 +230,21 @@ class TextVAEModule(nn.Module):
         """Re-seed components that explain no recent documents (free means only).
         RETURNS (int): how many were re-seeded."""
         return self.prior.repair(self.buffered_latents())
+
+
+def neighbour_consistency(gamma: Tensor, targets: Tensor, eps: float = 1e-6) -> Tensor:
+    """SCAN's clustering loss per doc: −log ⟨γ_i, t_i⟩ against the neighbours'
+    mean assignment t_i, minus the entropy of the batch's mean γ (added to every
+    doc: without it, one cluster for all would satisfy every neighbour).
+
+    gamma (Tensor): (batch, n_clusters) q(c | x), with its gradient.
+    targets (Tensor): (batch, n_clusters), rows summing to 1.
+    RETURNS (Tensor): (batch,).
+    """
+    agreement = (gamma * targets.to(gamma.dtype)).sum(1).clamp_min(eps)
+    mean = gamma.mean(0).clamp_min(eps)
+    entropy = -(mean * mean.log()).sum()
+    return -agreement.log() - entropy
 
 
 def build_text_vae(

@@ -21,7 +21,7 @@ def test_embedding_decoder_shapes_and_probabilities():
     pooled, counts = batch()
     for training in (True, False):
         module.train(training)
-        mu, theta, gamma, loss, recon, kl = module(pooled, counts)
+        mu, theta, gamma, loss, recon, kl, _ = module(pooled, counts)
         assert torch.isfinite(loss).all() and loss.shape == (12,)
     # The word embeddings are fixed (a buffer, saved with the weights); the topics learn.
     names = dict(module.named_parameters())

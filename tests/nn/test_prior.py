@@ -124,7 +124,7 @@ def test_tied_means_learn_through_the_kl():
     module.train()
     pooled = torch.randn(12, 8)
     counts = torch.poisson(torch.full((12, 30), 0.5))
-    _, theta, gamma, loss, _, kl = module(pooled, counts)
+    _, theta, gamma, loss, _, kl, _ = module(pooled, counts)
     assert gamma.shape == (12, 4) and torch.isfinite(loss).all() and (kl >= -1e-5).all()
     loss.mean().backward()
     assert module.prior.offset.grad is not None and module.prior.raw_scale.grad is not None
@@ -189,7 +189,7 @@ def test_mixture_means_learn_through_the_kl():
     module.train()
     pooled = torch.randn(12, 8)
     counts = torch.poisson(torch.full((12, 30), 0.5))
-    _, theta, gamma, loss, _, kl = module(pooled, counts)
+    _, theta, gamma, loss, _, kl, _ = module(pooled, counts)
     assert gamma.shape == (12, 6) and torch.isfinite(loss).all() and (kl >= -1e-5).all()
     loss.mean().backward()
     assert module.prior.mix_logits.grad is not None and module.prior.offset.grad is not None

@@ -14,7 +14,7 @@ def test_forward_shapes_and_probabilities():
     pooled, counts = batch()
     for training in (True, False):
         module.train(training)
-        mu, theta, gamma, loss, recon, kl = module(pooled, counts, kl_weight=0.5)
+        mu, theta, gamma, loss, recon, kl, _ = module(pooled, counts, kl_weight=0.5)
         assert mu.shape == (12, 5) and theta.shape == (12, 5) and gamma.shape == (12, 3)
         assert loss.shape == recon.shape == kl.shape == (12,)
         torch.testing.assert_close(theta.sum(1), torch.ones(12))
@@ -78,7 +78,7 @@ def test_embedding_clustering_loss_is_added_in_training_only():
     for training in (True, False):
         module.train(training)
         torch.manual_seed(0)
-        _, _, _, loss, recon, kl = module(pooled, counts)
+        _, _, _, loss, recon, kl, _ = module(pooled, counts)
         extra = (loss - recon - kl).detach()
         expected = 10.0 * ecr if training else 0.0
         torch.testing.assert_close(extra, torch.full((12,), expected), rtol=1e-4, atol=1e-4)
@@ -141,3 +141,30 @@ def test_encoder_reads_the_counts_as_the_dense_layer_would():
         expected = enc.bn_mu(enc.fc_mu(h), False)
         mu, _ = enc(pooled, sparse_counts(counts), train=False)
     torch.testing.assert_close(mu, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_neighbour_term_is_added_per_word_in_training_only():
+    from spacy_textvae.nn.vae import neighbour_consistency
+
+    module = make_module()
+    with torch.no_grad():
+        module.prior.free_means.normal_()
+    pooled, counts = batch()
+    counts[2] = 0.0  # a doc without words gets no neighbour term
+    targets = torch.eye(3)[torch.arange(12) % 3]
+    for training in (True, False):
+        module.train(training)
+        torch.manual_seed(0)
+        plain = module(pooled, counts)
+        torch.manual_seed(0)
+        out = module(pooled, counts, neighbour_targets=targets, neighbour_weight=0.5)
+        extra = (out.loss - plain.loss).detach()
+        if training:
+            expected = 0.5 * counts.sum(1) * neighbour_consistency(module.prior.posterior(out.mu), targets).detach()
+            torch.testing.assert_close(extra, expected, rtol=1e-4, atol=1e-4)
+            assert extra[2] == 0 and extra.abs().sum() > 0
+            # The assignment it compares is inference's: p(c | μ), rows summing to 1.
+            torch.testing.assert_close(out.assignment, module.prior.posterior(out.mu).detach())
+        else:
+            torch.testing.assert_close(extra, torch.zeros(12))
+            torch.testing.assert_close(out.assignment, out.gamma)
