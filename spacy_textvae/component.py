@@ -566,14 +566,7 @@ class TextVAE(TrainablePipe):
         """Each training doc's neighbours over the topic vocabulary, in chunks of docs."""
         keys: List[bytes] = []
         parts = []
-        chunk: List[Doc] = []
-        for eg in get_examples():
-            chunk.append(eg.reference)
-            if len(chunk) == _NEIGHBOUR_CHUNK:
-                parts.append(self.topic_vocab.counts(chunk))
-                keys.extend(doc_key(doc) for doc in chunk)
-                chunk = []
-        if chunk:
+        for chunk in util.minibatch((eg.reference for eg in get_examples()), size=_NEIGHBOUR_CHUNK):
             parts.append(self.topic_vocab.counts(chunk))
             keys.extend(doc_key(doc) for doc in chunk)
         neighbours = mine_neighbours(scipy.sparse.vstack(parts).tocsr(), self.n_neighbours)
