@@ -23,7 +23,7 @@ _DUPLICATE_COSINE = 1.0 - 1e-6
 
 
 def tfidf_rows(counts: sparse.csr_matrix) -> sparse.csr_matrix:
-    """Unit-length sublinear tf-idf rows: log(1 + count) × log(N / df).
+    """Unit-length sublinear tf-idf rows: log(1 + count) × (log(N / df) + 1).
 
     counts (sparse.csr_matrix): (n_docs, n_vocab) word counts.
     RETURNS (sparse.csr_matrix): float32 (n_docs, n_vocab), rows of norm 1
