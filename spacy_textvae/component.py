@@ -42,6 +42,7 @@ from .layers import (
 )
 from .layers.textvae_model import (
     discard_update,
+    encoded_docs,
     get_topic_vocab,
     is_built,
     reset_encoder_cache,
@@ -52,7 +53,7 @@ from .layers.textvae_model import (
 )
 from .layers.encoder_cache import doc_key
 from .layers.torch_vae import get_module
-from .neighbours import NeighbourTable, mine_neighbours
+from .neighbours import NeighbourTable, mine_neighbours, tfidf_rows, unit_rows
 from .metrics import elbo_perplexity, perplexity_gain
 from .sampling import Seed, as_generator, bags_to_words, draw_bags, interpolate_latents, softmax, source_latents
 from .layers.seed_anchor import set_seed_anchor
@@ -105,8 +106,10 @@ _NON_FINITE_HINTS = {
     "loss": "If this repeats, lower [training.optimizer] learn_rate or raise kl_warmup_epochs.",
     "gradients": "If this repeats, lower [training.optimizer] learn_rate or set grad_clip.",
 }
-# Training docs counted at once when mining neighbours.
+# Training docs counted (or encoded) at once when mining neighbours.
 _NEIGHBOUR_CHUNK = 2048
+# What neighbours can be mined by (see TextVAE's neighbour_features).
+_NEIGHBOUR_FEATURES = ("words", "encoder")
 # How often (in updates) mixture components that explain no documents are re-seeded.
 PRIOR_REPAIR_EVERY = 50
 
@@ -137,6 +140,7 @@ PRIOR_REPAIR_EVERY = 50
         "seed_strength": 2.0,
         "neighbour_weight": 0.0,
         "n_neighbours": 5,
+        "neighbour_features": "words",
         "scorer": {"@scorers": "spacy-textvae.textvae_scorer.v1"},
     },
     default_score_weights={
@@ -175,6 +179,7 @@ def make_textvae(
     seed_strength: float,
     neighbour_weight: float,
     n_neighbours: int,
+    neighbour_features: str,
     scorer: Optional[Callable],
 ) -> "TextVAE":
     """Construct a TextVAE component (see `TextVAE` for the arguments)."""
@@ -205,6 +210,7 @@ def make_textvae(
         seed_strength=seed_strength,
         neighbour_weight=neighbour_weight,
         n_neighbours=n_neighbours,
+        neighbour_features=neighbour_features,
         scorer=scorer,
     )
 
@@ -258,9 +264,13 @@ class TextVAE(TrainablePipe):
     neighbour_weight (float): Weight, per word of a doc, of the
         neighbour-consistency term in training (0: off): each training doc's
         cluster is asked to agree with those of its n_neighbours most similar
-        training docs by tf-idf of the bag of words, mined once at `initialize`
-        (see `spacy_textvae.neighbours`).
+        training docs, mined once at `initialize` (see `spacy_textvae.neighbours`).
     n_neighbours (int): Neighbours per training doc.
+    neighbour_features (str): What "most similar" compares: "words" (tf-idf
+        cosine of the bag of words over the topic vocabulary) or "encoder"
+        (cosine of the pooled vectors of a frozen encoder, such as an embedded
+        sentence transformer with grad_factor 0: `initialize` then makes the
+        run's one pass over the training docs).
     scorer (Optional[Callable]): The scoring method.
     """
 
@@ -286,6 +296,7 @@ class TextVAE(TrainablePipe):
         seed_strength: float,
         neighbour_weight: float = 0.0,
         n_neighbours: int = 5,
+        neighbour_features: str = "words",
         scorer: Optional[Callable] = None,
     ) -> None:
         if n_topics < 2:
@@ -317,6 +328,11 @@ class TextVAE(TrainablePipe):
             raise TextVAEError(
                 f"n_neighbours must be an integer >= 1, not {n_neighbours!r}. Set [components.{name}] n_neighbours."
             )
+        if neighbour_features not in _NEIGHBOUR_FEATURES:
+            raise TextVAEError(
+                f"neighbour_features must be one of {', '.join(map(repr, _NEIGHBOUR_FEATURES))}, "
+                f"not {neighbour_features!r}. Set [components.{name}] neighbour_features."
+            )
         # Fails early for "topics" means without one cluster per topic.
         resolved_cluster_means(model, n_topics, n_clusters)
         self.vocab = vocab
@@ -337,6 +353,7 @@ class TextVAE(TrainablePipe):
         self.seed_strength = float(seed_strength)
         self.neighbour_weight = float(neighbour_weight)
         self.n_neighbours = int(n_neighbours)
+        self.neighbour_features = neighbour_features
         # Training docs' neighbours, mined at initialize for one run (never saved).
         self._neighbours: Optional[NeighbourTable] = None
         # The config's attribute, to check a loaded vocabulary against.
@@ -563,13 +580,20 @@ class TextVAE(TrainablePipe):
         )
 
     def _mine_neighbours(self, get_examples: Callable[[], Iterable[Example]]) -> NeighbourTable:
-        """Each training doc's neighbours over the topic vocabulary, in chunks of docs."""
+        """Each training doc's neighbours by neighbour_features, reading the docs in chunks."""
         keys: List[bytes] = []
         parts = []
         for chunk in util.minibatch((eg.reference for eg in get_examples()), size=_NEIGHBOUR_CHUNK):
-            parts.append(self.topic_vocab.counts(chunk))
+            if self.neighbour_features == "encoder":
+                parts.append(encoded_docs(self.model, chunk))
+            else:
+                parts.append(self.topic_vocab.counts(chunk))
             keys.extend(doc_key(doc) for doc in chunk)
-        neighbours = mine_neighbours(scipy.sparse.vstack(parts).tocsr(), self.n_neighbours)
+        if self.neighbour_features == "encoder":
+            rows = unit_rows(numpy.concatenate(parts))
+        else:
+            rows = tfidf_rows(scipy.sparse.vstack(parts).tocsr())
+        neighbours = mine_neighbours(rows, self.n_neighbours)
         logger.info(
             "textvae: %d training docs, %.1f%% with a neighbour",
             len(keys), 100.0 * float((neighbours[:, 0] >= 0).mean()) if len(keys) else 0.0,

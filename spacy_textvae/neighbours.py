@@ -1,16 +1,18 @@
-"""Each training document's nearest neighbours by its bag of words, and the
-cluster assignments the model last gave them: the targets of the
-neighbour-consistency term in training (SCAN, Van Gansbeke et al. 2020).
+"""Each training document's nearest neighbours, by its bag of words or by its
+frozen encoder's pooled vectors, and the cluster assignments the model last
+gave them: the targets of the neighbour-consistency term in training (SCAN,
+Van Gansbeke et al. 2020).
 
-Documents that share rare words tend to share a theme. The ELBO scores each
-document alone; the consistency term also asks a document's cluster to agree
-with its neighbours', which the bag of words of one short text cannot say.
+Documents that share rare words, or that a sentence encoder places close
+together, tend to share a theme. The ELBO scores each document alone; the
+consistency term also asks a document's cluster to agree with its
+neighbours', which the bag of words of one short text cannot say.
 
 Numpy and scipy only: the component mines the neighbours once per training
 run, at `initialize`, and the table then lives beside the model (it is never
 saved: it belongs to one run's training corpus).
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Union
 
 import numpy
 from scipy import sparse
@@ -40,22 +42,34 @@ def tfidf_rows(counts: sparse.csr_matrix) -> sparse.csr_matrix:
     return sparse.diags(scale).dot(weights).tocsr()
 
 
-def mine_neighbours(
-    counts: sparse.csr_matrix, k: int, *, block_size: int = 20000, seed: int = 0
-) -> numpy.ndarray:
-    """The k most similar other documents of each document (tf-idf cosine),
-    searched within seeded random blocks of at most `block_size` documents, so
-    that the cost grows linearly with the corpus.
+def unit_rows(vectors: numpy.ndarray) -> numpy.ndarray:
+    """Dense rows scaled to length 1 (rows of zeros stay zero).
 
-    counts (sparse.csr_matrix): (n_docs, n_vocab) word counts.
+    vectors (numpy.ndarray): (n_docs, width) document vectors.
+    RETURNS (numpy.ndarray): float32 (n_docs, width).
+    """
+    vectors = numpy.asarray(vectors, dtype="float32")
+    norms = numpy.linalg.norm(vectors, axis=1, keepdims=True)
+    return numpy.where(norms > 0, vectors / numpy.maximum(norms, 1e-12), 0.0).astype("float32")
+
+
+def mine_neighbours(
+    rows: Union[sparse.csr_matrix, numpy.ndarray], k: int, *, block_size: int = 20000, seed: int = 0
+) -> numpy.ndarray:
+    """The k most similar other documents of each document by cosine, searched
+    within seeded random blocks of at most `block_size` documents, so that the
+    cost grows linearly with the corpus.
+
+    rows (Union[sparse.csr_matrix, numpy.ndarray]): (n_docs, width) unit-length
+        rows: `tfidf_rows` of word counts, or `unit_rows` of dense vectors.
     k (int): Neighbours per document.
     block_size (int): Documents searched together.
     seed (int): Seed of the partition into blocks.
     RETURNS (numpy.ndarray): int64 (n_docs, k) document indices, most similar
-        first; -1 where a document has fewer than k neighbours sharing a word
-        (duplicates of the document do not count).
+        first; -1 where a document has fewer than k neighbours of positive
+        similarity (duplicates of the document do not count).
     """
-    X = tfidf_rows(counts)
+    X = sparse.csr_matrix(rows, dtype="float32") if sparse.issparse(rows) else numpy.asarray(rows, dtype="float32")
     n_docs = X.shape[0]
     out = numpy.full((n_docs, k), -1, dtype="int64")
     if n_docs < 2 or k < 1:
@@ -65,12 +79,16 @@ def mine_neighbours(
     for block in numpy.array_split(order, n_blocks):
         block = numpy.sort(block)
         Xb = X[block]
-        XbT = Xb.T.tocsc()
+        XbT = Xb.T.tocsc() if sparse.issparse(Xb) else numpy.ascontiguousarray(Xb.T)
         for start in range(0, len(block), _QUERY_ROWS):
-            sims = (Xb[start : start + _QUERY_ROWS] @ XbT).toarray()
+            sims = Xb[start : start + _QUERY_ROWS] @ XbT
+            sims = sims.toarray() if sparse.issparse(sims) else numpy.asarray(sims)
             # The document itself and its duplicates are not neighbours, nor are
-            # documents that share no word with it.
+            # documents that share nothing with it. The diagonal is cleared
+            # apart: float32 rounding can leave a self-similarity just below 1.
             sims[sims >= _DUPLICATE_COSINE] = 0.0
+            query = numpy.arange(start, start + len(sims))
+            sims[query - start, query] = 0.0
             n = min(k, len(block) - 1)
             top = numpy.argpartition(-sims, n - 1, axis=1)[:, :n] if n > 0 else numpy.zeros((len(sims), 0), "int64")
             top_sims = numpy.take_along_axis(sims, top, axis=1)

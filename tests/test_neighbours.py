@@ -1,12 +1,12 @@
-"""Neighbours by the bag of words (`spacy_textvae.neighbours`) and the
-neighbour-consistency term in training."""
+"""Neighbours by the bag of words or a frozen encoder's vectors
+(`spacy_textvae.neighbours`) and the neighbour-consistency term in training."""
 import numpy
 import pytest
 import spacy
 from scipy import sparse
 
 from spacy_textvae.errors import TextVAEError
-from spacy_textvae.neighbours import NeighbourTable, mine_neighbours, tfidf_rows
+from spacy_textvae.neighbours import NeighbourTable, mine_neighbours, tfidf_rows, unit_rows
 
 from .conftest import SMALL_CONFIG, make_corpus, make_examples, train
 
@@ -28,7 +28,7 @@ def test_tfidf_rows_have_unit_length_or_zero():
 def test_neighbours_share_words_and_skip_self_duplicates_and_strangers():
     # Docs 0-2 share words 0/1, docs 3-4 words 4/5; doc 5 repeats doc 0; doc 6 has no word.
     counts = _counts([[0, 1], [0, 1, 2], [1, 2], [4, 5], [4, 5, 6], [0, 1], []])
-    nbrs = mine_neighbours(counts, k=2)
+    nbrs = mine_neighbours(tfidf_rows(counts), k=2)
     assert nbrs.shape == (7, 2)
     for i, row in enumerate(nbrs):
         assert i not in row
@@ -43,7 +43,7 @@ def test_neighbours_share_words_and_skip_self_duplicates_and_strangers():
 def test_neighbours_are_searched_within_blocks():
     rng = numpy.random.default_rng(0)
     counts = sparse.csr_matrix(rng.poisson(0.5, size=(300, 20)).astype("float32"))
-    nbrs = mine_neighbours(counts, k=3, block_size=100, seed=1)
+    nbrs = mine_neighbours(tfidf_rows(counts), k=3, block_size=100, seed=1)
     order = numpy.random.default_rng(1).permutation(300)
     block_of = numpy.empty(300, dtype="int64")
     for b, members in enumerate(numpy.array_split(order, 3)):
@@ -55,6 +55,26 @@ def test_neighbours_are_searched_within_blocks():
     # Most similar first.
     X = tfidf_rows(counts)
     sims = numpy.asarray([[X[i].dot(X[j].T).toarray()[0, 0] if j >= 0 else -1 for j in row] for i, row in enumerate(nbrs)])
+    assert (numpy.diff(sims, axis=1) <= 1e-6).all()
+
+
+def test_dense_neighbours_skip_self_and_duplicates_most_similar_first():
+    rng = numpy.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    vectors = numpy.repeat(centres, 4, axis=0) + 0.1 * rng.normal(size=(12, 16))
+    vectors = numpy.vstack([vectors, vectors[:1] * 3.0])  # doc 12: doc 0 again, longer
+    X = unit_rows(vectors)
+    numpy.testing.assert_allclose(numpy.linalg.norm(X, axis=1), 1.0, atol=1e-6)
+    numpy.testing.assert_array_equal(unit_rows(numpy.zeros((2, 3))), numpy.zeros((2, 3)))
+    nbrs = mine_neighbours(X, k=3)
+    assert nbrs.shape == (13, 3) and (nbrs >= 0).all()
+    for i, row in enumerate(nbrs):
+        assert i not in row
+    # Each doc's neighbours are the other docs round its centre; doc 0 and its copy are not each other's.
+    theme = numpy.append(numpy.repeat(numpy.arange(3), 4), 0)
+    assert (theme[nbrs] == theme[:, None]).all()
+    assert 12 not in nbrs[0] and 0 not in nbrs[12]
+    sims = numpy.take_along_axis(X @ X.T, nbrs, axis=1)
     assert (numpy.diff(sims, axis=1) <= 1e-6).all()
 
 
@@ -119,6 +139,44 @@ def test_training_with_neighbours_mines_them_and_separates_themes():
         numpy.testing.assert_array_equal(a._.cluster_probs, b._.cluster_probs)
 
 
+FROZEN = {"model": {"grad_factor": 0.0}}
+
+
+def test_encoder_neighbours_come_from_the_one_encoder_pass(monkeypatch):
+    """With a frozen encoder, initialize encodes each training doc once (for the
+    neighbours, into the run's cache), and training reads the cache."""
+    from spacy_textvae.layers.encoder_cache import EncoderCache
+    from spacy_textvae.layers.textvae_model import _encoder_cache
+
+    texts, labels = make_corpus(n_per_theme=10)
+    nlp = spacy.blank("en")
+    config = {**SMALL_CONFIG, **FROZEN, "neighbour_weight": 0.1, "neighbour_features": "encoder"}
+    pipe = nlp.add_pipe("textvae", config=config)
+    nlp.initialize(lambda: make_examples(nlp, texts))
+    encoded = []
+    monkeypatch.setattr(EncoderCache, "_append", lambda self, keys, vectors: encoded.append(len(keys)))
+    cache = _encoder_cache(pipe.model, is_train=True)
+    assert cache is not None and len(cache) == len(set(texts))
+    table = pipe._neighbours
+    assert (table.neighbours >= 0).all()
+    # Mean-pooled fixed embeddings still place same-theme docs together.
+    label = numpy.asarray(labels)
+    assert (label[table.neighbours[:, 0]] == label).mean() > 0.8
+    optimizer = nlp.resume_training()
+    examples = make_examples(nlp, texts)
+    for batch in spacy.util.minibatch(examples, size=8):
+        nlp.update(batch, sgd=optimizer)
+    assert encoded == [] and len(cache) == len(set(texts))
+
+
+def test_encoder_neighbours_need_a_frozen_encoder():
+    texts, _ = make_corpus(n_per_theme=3)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("textvae", config={**SMALL_CONFIG, "neighbour_weight": 0.1, "neighbour_features": "encoder"})
+    with pytest.raises(TextVAEError, match="neighbour_features = \"words\", or freeze the encoder"):
+        nlp.initialize(lambda: make_examples(nlp, texts))
+
+
 def test_no_neighbours_are_mined_when_the_term_is_off():
     texts, _ = make_corpus(n_per_theme=5)
     nlp = spacy.blank("en")
@@ -127,7 +185,9 @@ def test_no_neighbours_are_mined_when_the_term_is_off():
     assert pipe._neighbours is None
 
 
-@pytest.mark.parametrize("setting", [{"neighbour_weight": -1.0}, {"n_neighbours": 0}])
+@pytest.mark.parametrize(
+    "setting", [{"neighbour_weight": -1.0}, {"n_neighbours": 0}, {"neighbour_features": "tfidf"}]
+)
 def test_bad_neighbour_settings_say_what_to_set(setting):
     nlp = spacy.blank("en")
     name = next(iter(setting))

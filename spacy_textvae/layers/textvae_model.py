@@ -84,6 +84,24 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[VAEOutput, C
     return output, backprop
 
 
+def encoded_docs(model: Model, docs: List[Doc]) -> numpy.ndarray:
+    """The pooled vectors the VAE's encoder reads for docs, from a frozen
+    encoder: they go into the run's encoder cache, so training does not encode
+    these docs again.
+
+    RETURNS (numpy.ndarray): float32 (len(docs), width), on the host.
+    """
+    cache = _encoder_cache(model, is_train=True)
+    if cache is None:
+        raise TextVAEError(
+            "The textvae encoder is trained with the VAE, so its vectors before training say nothing about "
+            "the docs. Use neighbour_features = \"words\", or freeze the encoder (grad_factor = 0.0 on an "
+            "embedded encoder such as spacy-textvae.Tok2VecTransformer)."
+        )
+    tok2vec, pooling = model.get_ref("tok2vec"), model.get_ref("pooling")
+    return model.ops.to_numpy(cache.get(docs, lambda new: pooling.predict(tok2vec.predict(new))))
+
+
 @dataclass
 class _CacheHolder:
     """Holds the model's encoder cache (not serialised: it is rebuilt per run)."""
