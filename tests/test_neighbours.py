@@ -1,5 +1,7 @@
 """Neighbours by the bag of words or a frozen encoder's vectors
 (`spacy_textvae.neighbours`) and the neighbour-consistency term in training."""
+import sys
+
 import numpy
 import pytest
 import spacy
@@ -152,7 +154,13 @@ def test_encoder_neighbours_come_from_the_one_encoder_pass(monkeypatch):
     nlp = spacy.blank("en")
     config = {**SMALL_CONFIG, **FROZEN, "neighbour_weight": 0.1, "neighbour_features": "encoder"}
     pipe = nlp.add_pipe("textvae", config=config)
+    # The corpus is encoded a batch at a time (a transformer's memory grows with the batch).
+    monkeypatch.setattr(sys.modules["spacy_textvae.layers.textvae_model"], "ENCODE_CHUNK", 7)
+    batches = []
+    get = EncoderCache.get
+    monkeypatch.setattr(EncoderCache, "get", lambda self, docs, encode: batches.append(len(docs)) or get(self, docs, encode))
     nlp.initialize(lambda: make_examples(nlp, texts))
+    assert sum(batches) == len(texts) and max(batches) == 7
     encoded = []
     monkeypatch.setattr(EncoderCache, "_append", lambda self, keys, vectors: encoded.append(len(keys)))
     cache = _encoder_cache(pipe.model, is_train=True)

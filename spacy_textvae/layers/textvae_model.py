@@ -24,6 +24,9 @@ from .torch_vae import discard_update as undo_vae_step
 
 # Docs per forward pass in inference (bounds its memory; results do not depend on it).
 INFERENCE_CHUNK = 512
+# Docs encoded at once when the component reads a whole corpus through a frozen
+# encoder (as many as a training batch: what an encoder's memory is sized for).
+ENCODE_CHUNK = 64
 # Docs per chunk when counting co-occurrences for the word embeddings.
 _EMBEDDING_CHUNK = 256
 
@@ -99,7 +102,12 @@ def encoded_docs(model: Model, docs: List[Doc]) -> numpy.ndarray:
             "embedded encoder such as spacy-textvae.Tok2VecTransformer)."
         )
     tok2vec, pooling = model.get_ref("tok2vec"), model.get_ref("pooling")
-    return model.ops.to_numpy(cache.get(docs, lambda new: pooling.predict(tok2vec.predict(new))))
+    # A batch's worth of docs at a time: a transformer's activations grow with the batch.
+    parts = [
+        model.ops.to_numpy(cache.get(chunk, lambda new: pooling.predict(tok2vec.predict(new))))
+        for chunk in util.minibatch(docs, size=ENCODE_CHUNK)
+    ]
+    return numpy.concatenate(parts) if parts else numpy.zeros((0, cache.width), dtype="float32")
 
 
 @dataclass
