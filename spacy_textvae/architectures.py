@@ -15,8 +15,8 @@ from .layers.torch_vae import CLUSTER_MEANS_SETTINGS, VAEOutput
 from .nn import DECODERS
 
 
-@registry.architectures("spacy-textvae.TextVAE.v2")
-def create_TextVAE_v2(
+@registry.architectures("spacy-textvae.TextVAE.v3")
+def create_TextVAE_v3(
     tok2vec: Model[List[Doc], List[Floats2d]],
     hidden_width: int,
     dropout: float,
@@ -32,6 +32,7 @@ def create_TextVAE_v2(
     decoder_background: bool,
     cluster_means: str,
     mixed_precision: bool,
+    pooled_weight: float,
 ) -> Model[List[Doc], VAEOutput]:
     """A VAE over pooled token vectors and the bag of words: writes a latent
     vector, topic proportions and a cluster distribution per doc. The torch
@@ -69,6 +70,12 @@ def create_TextVAE_v2(
         mean is its own parameter, fitted by k-means++ (VaDE). "auto": "topics"
         when n_clusters == n_topics, else "mixtures".
     mixed_precision (bool): Autocast the VAE to half precision; GPU only.
+    pooled_weight (float): Weight of a second reconstruction in training: a
+        linear head from the latent sample to the doc's layer-normed pooled
+        vector, ½ its squared error per doc (0: off, and no head). Meant for a
+        frozen sentence encoder (a transformer): the latent then keeps what the
+        encoder knows of a doc as well as its words, which matters most on
+        short texts, whose bag of words is a few words.
     RETURNS (Model[List[Doc], VAEOutput]): The model.
     """
     _check("hidden_width", hidden_width, hidden_width >= 1, ">= 1")
@@ -78,6 +85,7 @@ def create_TextVAE_v2(
     _check("word_embedding_width", word_embedding_width, word_embedding_width >= 1, ">= 1")
     _check("decoder_temperature", decoder_temperature, decoder_temperature > 0, "> 0")
     _check("ecr_weight", ecr_weight, ecr_weight >= 0, ">= 0")
+    _check("pooled_weight", pooled_weight, pooled_weight >= 0, ">= 0")
     _check("cluster_means", cluster_means, cluster_means in CLUSTER_MEANS_SETTINGS, f"one of {CLUSTER_MEANS_SETTINGS}")
     settings = VAESettings(
         hidden_width=int(hidden_width),
@@ -92,12 +100,40 @@ def create_TextVAE_v2(
         decoder_background=bool(decoder_background),
         cluster_means=cluster_means,
         mixed_precision=bool(mixed_precision),
+        pooled_weight=float(pooled_weight),
     )
     return textvae_model(
         with_grad_factor(tok2vec, grad_factor),
         build_pooling(pooling),
         bag_of_words(None),
         build_torch_vae(settings),
+    )
+
+
+@registry.architectures("spacy-textvae.TextVAE.v2")
+def create_TextVAE_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int,
+    dropout: float,
+    word_dropout: float,
+    grad_factor: float,
+    pooling: str,
+    encoder_bow: bool,
+    decoder: str,
+    word_embedding_width: int,
+    decoder_temperature: float,
+    ecr_weight: float,
+    decoder_batchnorm: bool,
+    decoder_background: bool,
+    cluster_means: str,
+    mixed_precision: bool,
+) -> Model[List[Doc], VAEOutput]:
+    """`spacy-textvae.TextVAE.v3` without the pooled-vector reconstruction term
+    (pooled_weight = 0): the same weights as models trained with v2."""
+    return create_TextVAE_v3(
+        tok2vec, hidden_width, dropout, word_dropout, grad_factor, pooling, encoder_bow, decoder,
+        word_embedding_width, decoder_temperature, ecr_weight, decoder_batchnorm, decoder_background,
+        cluster_means, mixed_precision, pooled_weight=0.0,
     )
 
 

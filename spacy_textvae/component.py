@@ -72,7 +72,7 @@ logger = logging.getLogger("spacy_textvae")
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy-textvae.TextVAE.v2"
+@architectures = "spacy-textvae.TextVAE.v3"
 hidden_width = 256
 dropout = 0.2
 word_dropout = 0.3
@@ -87,6 +87,7 @@ decoder_batchnorm = true
 decoder_background = true
 cluster_means = "auto"
 mixed_precision = false
+pooled_weight = 0.0
 
 [model.tok2vec]
 @architectures = "spacy.HashEmbedCNN.v2"
@@ -228,7 +229,7 @@ class TextVAE(TrainablePipe):
     fitted prior, update count).
 
     vocab (Vocab): The shared vocabulary.
-    model (Model[List[Doc], VAEOutput]): A `spacy-textvae.TextVAE.v2` model.
+    model (Model[List[Doc], VAEOutput]): A `spacy-textvae.TextVAE.v3` (or v2) model.
     name (str): The component's name.
     n_topics (int): Number of topics (and latent dimensions).
     n_clusters (int): Number of clusters (components of the mixture prior).

@@ -264,3 +264,34 @@ def test_saved_vocabulary_values_are_checked(trained, tmp_path):
     rewrite_model(tmp_path / "model", msg)
     with pytest.raises(TextVAEError, match="names words by 'POS'"):
         spacy.load(tmp_path / "model")
+
+
+def test_v2_models_keep_their_weights_and_v3_adds_the_pooled_head(corpus, tmp_path):
+    # A model trained with v2 (no pooled head) loads with its own config; v3 with
+    # a pooled weight trains a head that is saved and loaded with the rest.
+    from .conftest import train
+
+    texts, _ = corpus
+    tok2vec = {
+        "@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None, "width": 16,
+        "depth": 1, "embed_size": 500, "window_size": 1, "maxout_pieces": 2, "subword_features": False,
+    }
+    from spacy_textvae.component import DEFAULT_MODEL
+
+    for arch, weight in (("spacy-textvae.TextVAE.v2", None), ("spacy-textvae.TextVAE.v3", 1.0)):
+        nlp = spacy.blank("en")
+        # A config names every argument of its architecture: v2 has no pooled_weight.
+        model = {**DEFAULT_MODEL, "@architectures": arch, "hidden_width": 32, "tok2vec": tok2vec}
+        del model["pooled_weight"]
+        if weight is not None:
+            model["pooled_weight"] = weight
+        nlp.add_pipe("textvae", config={**SMALL_CONFIG, "model": model})
+        history = train(nlp, texts, epochs=4)
+        assert history[-1] < history[0]
+        module = nlp.get_pipe("textvae").torch_module
+        assert (module.pooled_head is not None) == (weight is not None)
+        nlp.to_disk(tmp_path / arch)
+        nlp2 = spacy.load(tmp_path / arch)
+        assert_same_outputs(list(nlp.pipe(texts[:20])), list(nlp2.pipe(texts[:20])))
+        loaded = nlp2.get_pipe("textvae").torch_module
+        assert set(loaded.state_dict()) == set(module.state_dict())

@@ -51,7 +51,7 @@ def test_topic_representations_are_the_decoders_own():
     torch.manual_seed(0)
     kw = dict(n_inputs=4, n_vocab=7, n_topics=3, n_clusters=3, hidden_width=8, dropout=0.0, use_counts=True,
               word_dropout=0.0, decoder_temperature=0.5, ecr_weight=0.0, decoder_batchnorm=True,
-              background=None, cluster_means="topics")
+              background=None, cluster_means="topics", pooled_weight=0.0)
     linear = build_text_vae(decoder="linear", word_embeddings=None, **kw)
     assert torch.equal(linear.topic_vectors(), linear.decoder.topic_words.beta.detach())
     emb = build_text_vae(decoder="embedding", word_embeddings=torch.randn(7, 5), **kw)

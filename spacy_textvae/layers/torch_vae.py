@@ -29,7 +29,7 @@ CLUSTER_MEANS_SETTINGS = ("auto", "free", "mixtures", "topics")
 @dataclass(frozen=True)
 class VAESettings:
     """The VAE's settings from the architecture's config (see
-    `spacy-textvae.TextVAE.v2`). Frozen and not msgpack-encodable, so a saved
+    `spacy-textvae.TextVAE.v3`). Frozen and not msgpack-encodable, so a saved
     model never carries a copy: the config in force is their one source."""
 
     hidden_width: int
@@ -44,6 +44,7 @@ class VAESettings:
     decoder_background: bool
     cluster_means: str
     mixed_precision: bool
+    pooled_weight: float
 
     def resolve_cluster_means(self, n_topics: int, n_clusters: int) -> str:
         """RETURNS (str): "free", "mixtures" or "topics" ("auto": "topics" when
@@ -227,6 +228,7 @@ def _build(settings: VAESettings, sizes: Dict[str, int], background, word_embedd
             decoder_batchnorm=settings.decoder_batchnorm,
             background=background,
             cluster_means=settings.resolve_cluster_means(sizes["n_topics"], sizes["n_clusters"]),
+            pooled_weight=settings.pooled_weight,
         )
     except TextVAEError:
         raise

@@ -57,19 +57,30 @@ class TextVAEModule(nn.Module):
     word_dropout (float): Share of word types hidden from the encoder's bag of
         words in training (the decoder still reconstructs them): a denoising
         regulariser that makes the latent depend on more than a few words.
+    pooled_head (Optional[nn.Linear]): z → the layer-normed pooled vector, for
+        the pooled-vector reconstruction term in training (None: no such term).
+    pooled_weight (float): Weight of that term: pooled_weight × ½‖head(z) −
+        LayerNorm(pooled)‖² per doc, a unit-variance Gaussian likelihood of the
+        doc's sentence vector. It does not grow with the doc's length, so it
+        shapes the latent most where the bag of words says least: short texts.
     buffer_size (int): How many recent posterior means to keep for `fit_prior`.
     """
 
     def __init__(
         self, encoder: Encoder, decoder: Decoder, prior: MixturePrior, dropout: float, word_dropout: float,
+        pooled_head: Optional[nn.Linear] = None, pooled_weight: float = 0.0,
         buffer_size: int = LATENT_BUFFER_SIZE,
     ) -> None:
         super().__init__()
+        if (pooled_head is None) != (pooled_weight <= 0):
+            raise ValueError("pooled_head and pooled_weight > 0 go together.")
         self.encoder = encoder
         self.dropout = float(dropout)
         self.decoder = decoder
         self.prior = prior
         self.word_dropout = float(word_dropout)
+        self.pooled_head = pooled_head
+        self.pooled_weight = float(pooled_weight)
         self.register_buffer("latent_buffer", torch.zeros(buffer_size, prior.n_latent), persistent=False)
         # A python int, not a tensor: reading it never synchronises with the GPU.
         self.buffer_count = 0
@@ -140,6 +151,10 @@ class TextVAEModule(nn.Module):
             for term in (self.decoder.topic_words.regularization(), self.decoder.seed_anchor()):
                 if term is not None:
                     loss = loss + term
+            if self.pooled_head is not None:
+                target = F.layer_norm(pooled.detach().float(), pooled.shape[1:])
+                error = self.pooled_head(z.to(self.pooled_head.weight.dtype)).float() - target
+                loss = loss + self.pooled_weight * 0.5 * error.square().sum(1)
             if neighbour_targets is not None and neighbour_weight > 0:
                 # Per word of the doc, as the reconstruction is: the term keeps its
                 # share of the loss whatever the texts' length.
@@ -264,12 +279,15 @@ def build_text_vae(
     decoder_batchnorm: bool,
     background: Optional[Tensor],
     cluster_means: str,
+    pooled_weight: float,
 ) -> TextVAEModule:
     """Build the VAE for the given sizes.
 
     decoder (str): "embedding" (topics as points among `word_embeddings`, which
         must then be given) or "linear" (a free topic-word matrix).
     cluster_means (str): "free", "mixtures" or "topics" (needs n_clusters == n_topics).
+    pooled_weight (float): Weight of reconstructing the pooled vector from z
+        (0: no such term, and no head among the weights).
     The other arguments are those of `Encoder`, `EmbeddingTopicWords`,
     `Decoder` and `TextVAEModule`.
     RETURNS (TextVAEModule): The module, on the CPU.
@@ -290,4 +308,12 @@ def build_text_vae(
     dec = Decoder(topic_words, n_vocab, decoder_batchnorm, background)
     prior_cls = {"topics": TopicMeansPrior, "mixtures": TopicMixturePrior, "free": FreeMeansPrior}[cluster_means]
     prior = prior_cls(n_topics, n_clusters, MIN_PRIOR_VAR)
-    return TextVAEModule(encoder, dec, prior, dropout=dropout, word_dropout=word_dropout)
+    head = None
+    if pooled_weight > 0:
+        if n_inputs <= 0:
+            raise ValueError("pooled_weight > 0 needs pooled vectors (n_inputs > 0).")
+        # Made last: the other weights draw the same values with or without it.
+        head = nn.Linear(n_topics, n_inputs)
+    return TextVAEModule(
+        encoder, dec, prior, dropout=dropout, word_dropout=word_dropout, pooled_head=head, pooled_weight=pooled_weight
+    )

@@ -15,7 +15,7 @@ OPS = NumpyOps()
 SETTINGS = VAESettings(
     hidden_width=8, dropout=0.0, word_dropout=0.0, encoder_bow=True, decoder="linear", word_embedding_width=4,
     decoder_temperature=0.5, ecr_weight=0.0, decoder_batchnorm=True, decoder_background=True,
-    cluster_means="auto", mixed_precision=False,
+    cluster_means="auto", mixed_precision=False, pooled_weight=0.0,
 )
 
 

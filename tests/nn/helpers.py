@@ -21,6 +21,7 @@ DEFAULTS = dict(
     decoder_batchnorm=True,
     background=None,
     cluster_means="free",
+    pooled_weight=0.0,
 )
 
 

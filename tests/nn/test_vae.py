@@ -1,5 +1,7 @@
 """The composed VAE (`TextVAEModule`, `build_text_vae`): shapes, probabilities,
 determinism, gradients, the training-only terms."""
+import copy
+
 import numpy
 import pytest
 import torch
@@ -168,3 +170,63 @@ def test_neighbour_term_is_added_per_word_in_training_only():
         else:
             torch.testing.assert_close(extra, torch.zeros(12))
             torch.testing.assert_close(out.assignment, out.gamma)
+
+
+def test_pooled_term_is_the_squared_error_of_the_head_in_training_only():
+    plain, module = make_module(), make_module(pooled_weight=0.5)
+    # The head is made last: every other weight is the one the plain module draws.
+    assert set(module.state_dict()) - set(plain.state_dict()) == {"pooled_head.weight", "pooled_head.bias"}
+    for name, value in plain.state_dict().items():
+        assert torch.equal(value, module.state_dict()[name]), name
+    pooled, counts = batch()
+    for training in (True, False):
+        plain.train(training), module.train(training)
+        torch.manual_seed(0)
+        base = plain(pooled, counts)
+        torch.manual_seed(0)
+        out = module(pooled, counts)
+        extra = (out.loss - base.loss).detach()
+        torch.testing.assert_close(out.recon, base.recon)
+        if training:
+            # z itself is not returned; the same seed draws it again (in a copy:
+            # a training pass moves the batch-norm statistics).
+            torch.manual_seed(0)
+            mu, logvar = copy.deepcopy(module.encoder)(pooled, sparse_counts(counts), True)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            target = torch.nn.functional.layer_norm(pooled, (8,))
+            expected = 0.5 * 0.5 * (module.pooled_head(z) - target).square().sum(1)
+            torch.testing.assert_close(extra, expected.detach(), rtol=1e-4, atol=1e-4)
+            assert bool((extra > 0).all())
+        else:
+            torch.testing.assert_close(extra, torch.zeros(12))
+
+
+def test_pooled_term_puts_the_sentence_vectors_groups_into_the_latent():
+    # Two groups that differ in their pooled vectors only; the words are the same
+    # noise in both, so reconstructing them gives the latent no reason to keep
+    # the groups apart, and reconstructing the pooled vector does.
+    g = torch.Generator().manual_seed(0)
+    n = 96
+    group = torch.arange(n) % 2
+    pooled = torch.randn(n, 8, generator=g) + torch.where(group[:, None] == 1, 1.5, -1.5) * torch.eye(8)[0]
+    counts = torch.poisson(torch.full((n, 30), 0.5), generator=g)
+    separation = {}
+    for weight in (0.0, 1.0):
+        module = make_module(pooled_weight=weight)
+        opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+        module.train()
+        for _ in range(150):
+            opt.zero_grad()
+            module(pooled, counts).loss.mean().backward()
+            opt.step()
+        mu = module(pooled, counts, train=False).mu.detach()
+        gap = (mu[group == 1].mean(0) - mu[group == 0].mean(0)).norm()
+        spread = torch.cat([mu[group == k] - mu[group == k].mean(0) for k in (0, 1)]).norm(dim=1).mean()
+        separation[weight] = float(gap / spread)
+    assert separation[1.0] > 3 * separation[0.0], separation
+    assert separation[1.0] > 0.6, separation
+
+
+def test_pooled_term_needs_pooled_vectors():
+    with pytest.raises(ValueError, match="needs pooled vectors"):
+        make_module(n_inputs=0, pooled_weight=1.0)
