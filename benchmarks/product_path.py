@@ -81,17 +81,21 @@ def write_corpora(work: Path) -> None:
                 out.write(json.dumps({"text": cols[0], "label": cols[2] if len(cols) > 2 else ""}) + "\n")
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this process's finished children."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _sh(cmd: List[str]) -> Tuple[float, float]:
     """Run cmd; RETURNS its wall seconds and its CPU seconds (user + system:
     on a shared machine, with one thread, the better guide to its own cost)."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = _children_cpu_s()
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return time.perf_counter() - start, cpu
+    return time.perf_counter() - start, _children_cpu_s() - cpu_before
 
 
 def _train(cmd: List[str]) -> Tuple[float, float, Optional[float]]:
@@ -99,9 +103,7 @@ def _train(cmd: List[str]) -> Tuple[float, float, Optional[float]]:
     `_sh`) and the wall seconds until the training loop began: initialisation,
     which with a frozen encoder and neighbours by its vectors holds the encoder's
     pass over the training docs."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = _children_cpu_s()
     start = time.perf_counter()
     init_s: Optional[float] = None
     with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, bufsize=1) as proc:
@@ -112,9 +114,7 @@ def _train(cmd: List[str]) -> Tuple[float, float, Optional[float]]:
             sys.stdout.write(line)
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return time.perf_counter() - start, cpu, init_s
+    return time.perf_counter() - start, _children_cpu_s() - cpu_before, init_s
 
 
 def _prepare(work: Path, corpus: str) -> Path:
