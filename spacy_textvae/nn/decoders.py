@@ -10,7 +10,6 @@ Two ways to hold the topic-word weights, with one interface (`weights()` and
 References: Srivastava & Sutton 2017 (ProdLDA), Dieng et al. 2020 (ETM),
 Wu et al. 2023 (ECRTM).
 """
-import math
 from typing import Optional, Tuple
 
 import torch
@@ -19,6 +18,7 @@ from torch.nn import functional as F
 
 from .batch_norm import MaybeBatchNorm
 from .counts import SparseCounts, segment_sum, weighted_rows_sum
+from .transport import sinkhorn_plan
 
 # Entropic OT of the embedding clustering regulariser: ECRTM's ε (1 / 20) and
 # a fixed number of log-domain Sinkhorn iterations (no data-dependent loop).
@@ -131,17 +131,7 @@ class EmbeddingTopicWords(nn.Module):
         if self.ecr_weight <= 0:
             return None
         cost = self.distances().float()
-        n_topics, n_vocab = cost.shape
-        with torch.no_grad():
-            kernel = -cost / SINKHORN_EPSILON
-            log_a = -math.log(n_topics)
-            log_b = -math.log(n_vocab)
-            f = torch.zeros(n_topics, device=cost.device)
-            g = torch.zeros(n_vocab, device=cost.device)
-            for _ in range(SINKHORN_ITERATIONS):
-                f = log_a - torch.logsumexp(kernel + g.unsqueeze(0), dim=1)
-                g = log_b - torch.logsumexp(kernel + f.unsqueeze(1), dim=0)
-            plan = torch.exp(kernel + f.unsqueeze(1) + g.unsqueeze(0))
+        plan = sinkhorn_plan(cost, SINKHORN_EPSILON, SINKHORN_ITERATIONS)
         return self.ecr_weight * (plan * cost).sum()
 
 

@@ -230,3 +230,18 @@ def test_pooled_term_puts_the_sentence_vectors_groups_into_the_latent():
 def test_pooled_term_needs_pooled_vectors():
     with pytest.raises(ValueError, match="needs pooled vectors"):
         make_module(n_inputs=0, pooled_weight=1.0)
+
+
+def test_all_finite_finds_any_nan_or_inf_and_never_overflows():
+    from spacy_textvae.nn.vae import all_finite
+
+    assert all_finite([])
+    big = torch.full((1000,), 3e38)
+    assert all_finite([torch.zeros(3), big])  # its float32 sum would be inf
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        t = torch.zeros(10, 10)
+        t[3, 4] = bad
+        assert not all_finite([torch.ones(2), t])
+    mixed = torch.zeros(4)
+    mixed[0], mixed[1] = float("inf"), float("-inf")
+    assert not all_finite([mixed])
