@@ -18,4 +18,6 @@ def test_inference_in_chunks_matches_one_pass(trained, corpus, monkeypatch):
     for name in ("latent", "topics", "cluster_probs", "recon", "kl", "n_words"):
         a, b = getattr(whole, name), getattr(chunked, name)
         assert a.shape == b.shape, name
-        numpy.testing.assert_allclose(a, b, atol=1e-5, rtol=0, err_msg=name)
+        # The normaliser's vocabulary blocks follow the chunk's size, so float32
+        # sums of ~100 nats may differ in their last bits.
+        numpy.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-6, err_msg=name)
