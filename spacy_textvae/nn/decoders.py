@@ -21,7 +21,7 @@ from .counts import SparseCounts, segment_sum, weighted_rows_sum
 from .transport import sinkhorn_plan
 
 # Entropic OT of the embedding clustering regulariser: ECRTM's ε (1 / 20) and
-# a fixed number of log-domain Sinkhorn iterations (no data-dependent loop).
+# a fixed number of Sinkhorn iterations (no data-dependent loop).
 SINKHORN_EPSILON = 0.05
 SINKHORN_ITERATIONS = 30
 # Inference takes the log-normaliser over the vocabulary in blocks of columns of

@@ -18,6 +18,7 @@ def test_inference_in_chunks_matches_one_pass(trained, corpus, monkeypatch):
     for name in ("latent", "topics", "cluster_probs", "recon", "kl", "n_words"):
         a, b = getattr(whole, name), getattr(chunked, name)
         assert a.shape == b.shape, name
-        # The normaliser's vocabulary blocks follow the chunk's size, so float32
-        # sums of ~100 nats may differ in their last bits.
-        numpy.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-6, err_msg=name)
+        # recon and kl are sums of ~100 nats: float32 resolves them to ~1e-5, and
+        # the matrix kernels' rounding follows the batch's size.
+        rtol = 1e-6 if name in ("recon", "kl") else 0
+        numpy.testing.assert_allclose(a, b, atol=1e-5, rtol=rtol, err_msg=name)
