@@ -15,8 +15,8 @@ from .layers.torch_vae import CLUSTER_MEANS_SETTINGS, VAEOutput
 from .nn import DECODERS
 
 
-@registry.architectures("spacy-textvae.TextVAE.v3")
-def create_TextVAE_v3(
+@registry.architectures("spacy-textvae.TextVAE.v4")
+def create_TextVAE_v4(
     tok2vec: Model[List[Doc], List[Floats2d]],
     hidden_width: int,
     dropout: float,
@@ -110,6 +110,35 @@ def create_TextVAE_v3(
     )
 
 
+@registry.architectures("spacy-textvae.TextVAE.v3")
+def create_TextVAE_v3(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int,
+    dropout: float,
+    word_dropout: float,
+    grad_factor: float,
+    pooling: str,
+    encoder_bow: bool,
+    decoder: str,
+    word_embedding_width: int,
+    decoder_temperature: float,
+    ecr_weight: float,
+    decoder_batchnorm: bool,
+    decoder_background: bool,
+    cluster_means: str,
+    mixed_precision: bool,
+    pooled_weight: float,
+) -> Model[List[Doc], VAEOutput]:
+    """`spacy-textvae.TextVAE.v4`, for pipelines saved with v3: those hold the
+    encoder's first layer as one (hidden × [pooled; vocabulary]) matrix, which
+    is split into v4's layout when the weights are loaded."""
+    return create_TextVAE_v4(
+        tok2vec, hidden_width, dropout, word_dropout, grad_factor, pooling, encoder_bow, decoder,
+        word_embedding_width, decoder_temperature, ecr_weight, decoder_batchnorm, decoder_background,
+        cluster_means, mixed_precision, pooled_weight,
+    )
+
+
 @registry.architectures("spacy-textvae.TextVAE.v2")
 def create_TextVAE_v2(
     tok2vec: Model[List[Doc], List[Floats2d]],
@@ -128,9 +157,10 @@ def create_TextVAE_v2(
     cluster_means: str,
     mixed_precision: bool,
 ) -> Model[List[Doc], VAEOutput]:
-    """`spacy-textvae.TextVAE.v3` without the pooled-vector reconstruction term
-    (pooled_weight = 0): the same weights as models trained with v2."""
-    return create_TextVAE_v3(
+    """`spacy-textvae.TextVAE.v4` without the pooled-vector reconstruction term
+    (pooled_weight = 0), for pipelines saved with v2 (their first layer is
+    split on load, as v3's is)."""
+    return create_TextVAE_v4(
         tok2vec, hidden_width, dropout, word_dropout, grad_factor, pooling, encoder_bow, decoder,
         word_embedding_width, decoder_temperature, ecr_weight, decoder_batchnorm, decoder_background,
         cluster_means, mixed_precision, pooled_weight=0.0,

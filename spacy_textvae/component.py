@@ -72,7 +72,7 @@ logger = logging.getLogger("spacy_textvae")
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy-textvae.TextVAE.v3"
+@architectures = "spacy-textvae.TextVAE.v4"
 hidden_width = 256
 dropout = 0.2
 word_dropout = 0.3
@@ -229,7 +229,7 @@ class TextVAE(TrainablePipe):
     fitted prior, update count).
 
     vocab (Vocab): The shared vocabulary.
-    model (Model[List[Doc], VAEOutput]): A `spacy-textvae.TextVAE.v3` (or v2) model.
+    model (Model[List[Doc], VAEOutput]): A `spacy-textvae.TextVAE.v4` (or v3, v2) model.
     name (str): The component's name.
     n_topics (int): Number of topics (and latent dimensions).
     n_clusters (int): Number of clusters (components of the mixture prior).

@@ -23,6 +23,7 @@ def test_factory_registered_without_import():
         "from spacy.util import registry\n"
         "registry.architectures.get('spacy-textvae.TextVAE.v2')\n"
         "registry.architectures.get('spacy-textvae.TextVAE.v3')\n"
+        "registry.architectures.get('spacy-textvae.TextVAE.v4')\n"
         "assert 'spacy-textvae.TextVAE.v1' not in registry.architectures.get_all()\n"
         "registry.scorers.get('spacy-textvae.textvae_scorer.v1')\n"
         "print('ok')\n"
@@ -42,7 +43,7 @@ def test_default_config_values():
                 "max_vocab_size": 10000, "remove_stop_words": True, "extension_prefix": None}
     assert {key: cfg[key] for key in expected} == expected
     model_cfg = cfg["model"]
-    assert model_cfg["@architectures"] == "spacy-textvae.TextVAE.v3"
+    assert model_cfg["@architectures"] == "spacy-textvae.TextVAE.v4"
     assert model_cfg["pooled_weight"] == 0.0
     assert model_cfg["dropout"] == 0.2 and model_cfg["grad_factor"] == 1.0
     assert model_cfg["decoder"] == "embedding" and model_cfg["word_dropout"] == 0.3

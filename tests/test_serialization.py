@@ -267,7 +267,7 @@ def test_saved_vocabulary_values_are_checked(trained, tmp_path):
 
 
 def test_v2_models_keep_their_weights_and_v3_adds_the_pooled_head(corpus, tmp_path):
-    # A model trained with v2 (no pooled head) loads with its own config; v3 with
+    # A model trained with v2 (no pooled head) loads with its own config; v4 with
     # a pooled weight trains a head that is saved and loaded with the rest.
     from .conftest import train
 
@@ -278,7 +278,7 @@ def test_v2_models_keep_their_weights_and_v3_adds_the_pooled_head(corpus, tmp_pa
     }
     from spacy_textvae.component import DEFAULT_MODEL
 
-    for arch, weight in (("spacy-textvae.TextVAE.v2", None), ("spacy-textvae.TextVAE.v3", 1.0)):
+    for arch, weight in (("spacy-textvae.TextVAE.v2", None), ("spacy-textvae.TextVAE.v4", 1.0)):
         nlp = spacy.blank("en")
         # A config names every argument of its architecture: v2 has no pooled_weight.
         model = {**DEFAULT_MODEL, "@architectures": arch, "hidden_width": 32, "tok2vec": tok2vec}

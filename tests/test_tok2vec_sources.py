@@ -43,7 +43,7 @@ n_clusters = 3
 kl_warmup_epochs = 2.0
 
 [components.textvae.model]
-@architectures = "spacy-textvae.TextVAE.v3"
+@architectures = "spacy-textvae.TextVAE.v4"
 grad_factor = GRAD_FACTOR
 
 [components.textvae.model.tok2vec]
@@ -105,7 +105,7 @@ n_clusters = 3
 kl_warmup_epochs = 2.0
 
 [components.textvae.model]
-@architectures = "spacy-textvae.TextVAE.v3"
+@architectures = "spacy-textvae.TextVAE.v4"
 grad_factor = 1.0
 
 [components.textvae.model.tok2vec]
@@ -157,7 +157,7 @@ n_clusters = 3
 kl_warmup_epochs = 2.0
 
 [components.textvae.model]
-@architectures = "spacy-textvae.TextVAE.v3"
+@architectures = "spacy-textvae.TextVAE.v4"
 grad_factor = GRAD_FACTOR
 dropout = 0.0
 word_dropout = 0.0

@@ -68,7 +68,7 @@ def test_run_textvae_topics_and_clusters(bench_data, tmp_path, pipeline):
     # configs/trf.cfg (its pooling is "mean"; the factory's is "mean_max").
     pooling = clusters["model_settings"]["pooling"]
     assert pooling == ("mean" if pipeline == "transformer" else "mean_max")
-    assert topics["model_settings"]["@architectures"] == "spacy-textvae.TextVAE.v3"
+    assert topics["model_settings"]["@architectures"] == "spacy-textvae.TextVAE.v4"
     assert topics["model_settings"]["decoder"] == "embedding" and "tok2vec" not in topics["model_settings"]
     assert clusters["transformer"] == (None if pipeline == "tok2vec" else argv[-1])
 

@@ -29,7 +29,7 @@ CLUSTER_MEANS_SETTINGS = ("auto", "free", "mixtures", "topics")
 @dataclass(frozen=True)
 class VAESettings:
     """The VAE's settings from the architecture's config (see
-    `spacy-textvae.TextVAE.v3`). Frozen and not msgpack-encodable, so a saved
+    `spacy-textvae.TextVAE.v4`). Frozen and not msgpack-encodable, so a saved
     model never carries a copy: the config in force is their one source."""
 
     hidden_width: int

@@ -41,6 +41,17 @@ class Encoder(nn.Module):
             nn.Linear(hidden_width, hidden_width),
             nn.Softplus(),
         )
+        # The first layer reads [pooled; log1p(counts)]. Its bag-of-words
+        # columns are kept apart, a row per vocabulary word: the sparse product
+        # then reads and writes its gradient in place, where columns of the
+        # (hidden × inputs) matrix would be copied and transposed at every
+        # step. Drawn as one layer, so the start is that of a single Linear.
+        first = self.hidden[0]
+        self.word_weight: Optional[nn.Parameter] = None
+        if use_counts:
+            self.word_weight = nn.Parameter(first.weight.data[:, n_inputs:].t().contiguous())
+            first.weight = nn.Parameter(first.weight.data[:, :n_inputs].contiguous())
+            first.in_features = n_inputs
         self.dropout = float(dropout)
         self.fc_mu = nn.Linear(hidden_width, n_latent)
         self.fc_logvar = nn.Linear(hidden_width, n_latent)
@@ -55,16 +66,27 @@ class Encoder(nn.Module):
         RETURNS (Tuple[Tensor, Tensor]): μ and log σ², each (batch, n_latent)."""
         train = self.training if train is None else train
         first = self.hidden[0]
-        n_inputs = 0 if self.input_norm is None else self.input_norm.normalized_shape[0]
         # The first layer on [pooled; log1p(counts)], with the counts' part as a
         # sparse product: only the doc's words are read, never a dense row.
         h = first.bias.expand(counts.n_docs, -1)
         if self.input_norm is not None:
-            h = h + self.input_norm(pooled) @ first.weight[:, :n_inputs].t()
-        if self.use_counts:
-            h = h + weighted_rows_sum(first.weight[:, n_inputs:].t(), counts, torch.log1p(counts.values))
+            h = h + self.input_norm(pooled) @ first.weight.t()
+        if self.word_weight is not None:
+            h = h + weighted_rows_sum(self.word_weight, counts, torch.log1p(counts.values))
         h = self.hidden[1:](h)
         h = F.dropout(h, self.dropout, training=train)
         mu = self.bn_mu(self.fc_mu(h), train)
         logvar = self.bn_logvar(self.fc_logvar(h), train).clamp(LOGVAR_MIN, LOGVAR_MAX)
         return mu, logvar
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
+        # Weights saved with one (hidden × [pooled; vocabulary]) first layer
+        # (`TextVAE.v2`/`v3`) are split into this layout on load.
+        first_key, words_key = prefix + "hidden.0.weight", prefix + "word_weight"
+        if self.word_weight is not None and words_key not in state_dict and first_key in state_dict:
+            n_inputs = self.hidden[0].in_features
+            joined = state_dict[first_key]
+            if joined.dim() == 2 and joined.shape[1] > n_inputs:
+                state_dict[first_key] = joined[:, :n_inputs].contiguous()
+                state_dict[words_key] = joined[:, n_inputs:].t().contiguous()
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

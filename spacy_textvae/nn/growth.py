@@ -53,7 +53,6 @@ def grow_vocabulary(
     # The seeds' columns follow the vocabulary: whoever set them sets them again.
     decoder.set_seeds(None, None, 0.0)
     encoder = module.encoder
-    if encoder.use_counts:
-        first = encoder.hidden[0]
-        first.weight = nn.Parameter(torch.cat([first.weight.data, first.weight.new_zeros(first.out_features, n_new)], 1))
-        first.in_features += n_new
+    if encoder.word_weight is not None:
+        rows = encoder.word_weight.data
+        encoder.word_weight = nn.Parameter(torch.cat([rows, rows.new_zeros(n_new, rows.shape[1])]))

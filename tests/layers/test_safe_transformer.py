@@ -39,7 +39,7 @@ kl_warmup_epochs = 2.0
 prior_fit_epochs = 0.1
 
 [components.textvae.model]
-@architectures = "spacy-textvae.TextVAE.v3"
+@architectures = "spacy-textvae.TextVAE.v4"
 grad_factor = 0.0
 pooling = "mean"
 

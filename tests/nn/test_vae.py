@@ -139,10 +139,38 @@ def test_encoder_reads_the_counts_as_the_dense_layer_would():
     pooled, counts = batch()
     enc = module.encoder
     with torch.no_grad():
-        h = enc.hidden(torch.cat([enc.input_norm(pooled), torch.log1p(counts)], dim=1))
+        # One dense layer over [pooled; log1p(counts)], as a single Linear would hold it.
+        first = torch.cat([enc.hidden[0].weight, enc.word_weight.t()], dim=1)
+        h = torch.nn.functional.linear(torch.cat([enc.input_norm(pooled), torch.log1p(counts)], dim=1), first, enc.hidden[0].bias)
+        h = enc.hidden[1:](h)
         expected = enc.bn_mu(enc.fc_mu(h), False)
         mu, _ = enc(pooled, sparse_counts(counts), train=False)
     torch.testing.assert_close(mu, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_inputs", [8, 0])
+def test_weights_saved_with_one_first_layer_load_into_the_split_layout(n_inputs):
+    # TextVAE.v2/v3 saved the encoder's first layer as one (hidden × [pooled; vocabulary])
+    # matrix; v4 keeps the vocabulary's part a row per word. Old weights must load
+    # into the same model, giving the same outputs.
+    module = make_module(n_inputs=n_inputs).eval()
+    with torch.no_grad():
+        module.encoder.word_weight.normal_()
+    state = module.state_dict()
+    joined = dict(state)
+    joined["encoder.hidden.0.weight"] = torch.cat([state["encoder.hidden.0.weight"], state["encoder.word_weight"].t()], 1)
+    del joined["encoder.word_weight"]
+    loaded = make_module(n_inputs=n_inputs).eval()
+    loaded.load_state_dict(joined, strict=True)
+    assert set(loaded.state_dict()) == set(state)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in state.items())
+    pooled, counts = batch()
+    pooled = pooled[:, :n_inputs]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pooled, counts).mu, module(pooled, counts).mu, rtol=0, atol=0)
+    bad = dict(joined, **{"encoder.hidden.0.weight": joined["encoder.hidden.0.weight"][:, :-1]})
+    with pytest.raises(RuntimeError):
+        make_module(n_inputs=n_inputs).load_state_dict(bad, strict=True)
 
 
 def test_neighbour_term_is_added_per_word_in_training_only():

@@ -23,7 +23,7 @@ n_topics = 6
 n_clusters = 3
 
 [components.textvae.model]
-@architectures = "spacy-textvae.TextVAE.v3"
+@architectures = "spacy-textvae.TextVAE.v4"
 hidden_width = 32
 word_embedding_width = 16
 
