@@ -1,5 +1,6 @@
-"""benchmarks/update_cost.py on a tiny corpus: the baseline it times is the
-same computation as the shipped step, and the alternation times both."""
+"""benchmarks/update_cost.py on a tiny corpus: each form it times is the same
+computation as the shipped step, the replaced forms are restored after it, and
+the alternation times every setup."""
 import numpy
 import torch
 
@@ -9,31 +10,39 @@ from spacy_textvae.nn import decoders, vae
 from .conftest import make_corpus
 
 
-def _losses(config, texts, use_baseline: bool):
-    nlp, examples, sgd = update_cost.setup(config, texts, warmup_epochs=2)
-    out = []
-    torch.manual_seed(0)
-    with update_cost.baseline() if use_baseline else update_cost.contextlib.nullcontext():
-        for start in range(0, 48, 16):
-            out.append(nlp.update(examples[start : start + 16], sgd=sgd)["textvae"])
-    return numpy.asarray(out)
-
-
-def test_baseline_is_the_same_step_and_is_restored(tmp_path):
-    texts, _ = make_corpus(n_per_theme=12, seed=2)
+def _small_config(tmp_path):
     config = tmp_path / "small.cfg"
     text = (update_cost.ROOT / "configs" / "cpu.cfg").read_text(encoding="utf8")
     config.write_text(text.replace("size = 64", "size = 16"), encoding="utf8")
-    fast = _losses(config, texts, use_baseline=False)
-    slow = _losses(config, texts, use_baseline=True)
-    assert numpy.isfinite(fast).all() and fast.min() > 0
-    # The same loss (its ECR term included) on the same state; after that Adam,
-    # which divides by the gradients' scale, lets rounding grow a little.
-    numpy.testing.assert_allclose(fast[0], slow[0], rtol=1e-6)
-    numpy.testing.assert_allclose(fast, slow, rtol=1e-3)
-    with update_cost.baseline():
+    return config
+
+
+def test_each_setup_is_the_same_step_and_the_shipped_forms_are_restored(tmp_path):
+    texts, _ = make_corpus(n_per_theme=12, seed=2)
+    runs_of, examples = update_cost.setups(_small_config(tmp_path), texts, warmup_epochs=2)
+    assert list(runs_of) == list(update_cost.SETUPS)
+    joined, shipped = runs_of[update_cost.JOINED][0], runs_of[update_cost.SHIPPED][0]
+    # The joined layer holds the same weights as the shipped pair.
+    enc_j, enc_s = joined.get_pipe("textvae").torch_module.encoder, shipped.get_pipe("textvae").torch_module.encoder
+    assert enc_j.word_weight is None and "word_weight" not in dict(enc_j.named_parameters())
+    expected = torch.cat([enc_s.hidden[0].weight, enc_s.word_weight.t()], dim=1)
+    assert torch.equal(enc_j.hidden[0].weight, expected)
+    # The same loss (its ECR term included) from the same state, for each setup.
+    losses = {}
+    for name, (nlp, sgd, context) in runs_of.items():
+        module = nlp.get_pipe("textvae").torch_module
+        before = {k: v.clone() for k, v in module.state_dict().items()}
+        torch.manual_seed(0)
+        with context():
+            losses[name] = nlp.update(examples[:16], sgd=sgd)["textvae"]
+        module.load_state_dict(before)
+    assert numpy.isfinite(losses[update_cost.SHIPPED]) and losses[update_cost.SHIPPED] > 0
+    for name in update_cost.SETUPS:
+        numpy.testing.assert_allclose(losses[name], losses[update_cost.SHIPPED], rtol=1e-6)
+    with update_cost.old_sinkhorn_and_checks():
         assert decoders.sinkhorn_plan.__name__ == "_log_domain_plan" and vae.all_finite.__name__ == "_isfinite_all"
+    with update_cost.float64_checks():
+        assert decoders.sinkhorn_plan.__name__ == "sinkhorn_plan" and vae.all_finite.__name__ == "_float64_sums_all"
     assert decoders.sinkhorn_plan.__name__ == "sinkhorn_plan" and vae.all_finite.__name__ == "all_finite"
-    nlp, examples, sgd = update_cost.setup(config, texts, warmup_epochs=0)
-    times = update_cost.alternate(nlp, examples, sgd, updates=1, runs=1)
-    assert {k: len(v) for k, v in times.items()} == {update_cost.BASELINE: 1, update_cost.SHIPPED: 1}
+    times = update_cost.alternate(runs_of, examples, updates=1, runs=1)
+    assert {k: len(v) for k, v in times.items()} == {name: 1 for name in update_cost.SETUPS}

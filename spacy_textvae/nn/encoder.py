@@ -65,19 +65,23 @@ class Encoder(nn.Module):
         train (Optional[bool]): Dropout and batch statistics; None: `self.training`.
         RETURNS (Tuple[Tensor, Tensor]): μ and log σ², each (batch, n_latent)."""
         train = self.training if train is None else train
+        h = self.hidden[1:](self.first_layer(pooled, counts))
+        h = F.dropout(h, self.dropout, training=train)
+        mu = self.bn_mu(self.fc_mu(h), train)
+        logvar = self.bn_logvar(self.fc_logvar(h), train).clamp(LOGVAR_MIN, LOGVAR_MAX)
+        return mu, logvar
+
+    def first_layer(self, pooled: Tensor, counts: SparseCounts) -> Tensor:
+        """The first layer, before its activation, on [pooled; log1p(counts)],
+        the counts' part as a sparse product: only the doc's words are read,
+        never a dense row. RETURNS (Tensor): (batch, hidden_width)."""
         first = self.hidden[0]
-        # The first layer on [pooled; log1p(counts)], with the counts' part as a
-        # sparse product: only the doc's words are read, never a dense row.
         h = first.bias.expand(counts.n_docs, -1)
         if self.input_norm is not None:
             h = h + self.input_norm(pooled) @ first.weight.t()
         if self.word_weight is not None:
             h = h + weighted_rows_sum(self.word_weight, counts, torch.log1p(counts.values))
-        h = self.hidden[1:](h)
-        h = F.dropout(h, self.dropout, training=train)
-        mu = self.bn_mu(self.fc_mu(h), train)
-        logvar = self.bn_logvar(self.fc_logvar(h), train).clamp(LOGVAR_MIN, LOGVAR_MAX)
-        return mu, logvar
+        return h
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
         # Weights saved with one (hidden × [pooled; vocabulary]) first layer

@@ -247,21 +247,26 @@ class TextVAEModule(nn.Module):
 
 @torch.no_grad()
 def all_finite(tensors: List[Tensor]) -> bool:
-    """Whether every value of the tensors is finite, with one reduction each:
-    a float64 sum of float16/32 values is finite unless one of them is not
-    (it cannot overflow), and it reads each tensor once, without the boolean
-    copy that isfinite(t).all() writes. Checked after every training step.
-    MPS has no float64: there the sums are float32, and only values near
-    float32's limit (a diverged model too) could overflow them.
+    """Whether every value of the tensors is finite, with one reduction each,
+    checked after every training step. A NaN or ±inf makes a sum non-finite,
+    so a finite float32 sum proves its tensor finite; it reads the tensor once,
+    without the boolean copy that isfinite(t).all() writes. A non-finite sum
+    may also be finite values overflowing float32: those tensors are decided
+    again by a float64 sum, which cannot overflow (isfinite on MPS, which has
+    no float64).
 
     tensors (List[Tensor]): Floating-point tensors, on one device.
     RETURNS (bool): True for an empty list.
     """
     if not tensors:
         return True
-    dtype = torch.float32 if tensors[0].device.type == "mps" else torch.float64
-    sums = torch.stack([t.sum(dtype=dtype) for t in tensors])
-    return bool(torch.isfinite(sums).all())
+    finite = torch.isfinite(torch.stack([t.sum(dtype=torch.float32) for t in tensors]))
+    if bool(finite.all()):
+        return True
+    doubtful = [t for t, ok in zip(tensors, finite.tolist()) if not ok]
+    if doubtful[0].device.type == "mps":
+        return all(bool(torch.isfinite(t).all()) for t in doubtful)
+    return all(bool(torch.isfinite(t.sum(dtype=torch.float64))) for t in doubtful)
 
 
 def neighbour_consistency(gamma: Tensor, targets: Tensor, eps: float = 1e-6) -> Tensor:

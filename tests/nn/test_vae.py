@@ -265,7 +265,11 @@ def test_all_finite_finds_any_nan_or_inf_and_never_overflows():
 
     assert all_finite([])
     big = torch.full((1000,), 3e38)
-    assert all_finite([torch.zeros(3), big])  # its float32 sum would be inf
+    assert all_finite([torch.zeros(3), big])  # its float32 sum is inf
+    assert all_finite([-big, torch.ones(5), big.view(10, 100)])
+    overflowing_and_bad = big.clone()
+    overflowing_and_bad[7] = float("nan")
+    assert not all_finite([big, overflowing_and_bad])
     for bad in (float("nan"), float("inf"), float("-inf")):
         t = torch.zeros(10, 10)
         t[3, 4] = bad
