@@ -41,6 +41,7 @@ from .layers import (
     word_log_probs,
 )
 from .layers.textvae_model import (
+    clip_as_one_layer,
     discard_update,
     encoded_docs,
     get_topic_vocab,
@@ -737,6 +738,7 @@ class TextVAE(TrainablePipe):
             self._skip_finish_update = False
             return
         forget_resized_optimizer_state(self.model, sgd)
+        clip_as_one_layer(self.model, sgd)
         super().finish_update(sgd)
         if not weights_are_finite(self.model):
             raise TextVAEError(

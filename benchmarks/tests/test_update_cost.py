@@ -39,6 +39,18 @@ def test_each_setup_is_the_same_step_and_the_shipped_forms_are_restored(tmp_path
     assert numpy.isfinite(losses[update_cost.SHIPPED]) and losses[update_cost.SHIPPED] > 0
     for name in update_cost.SETUPS:
         numpy.testing.assert_allclose(losses[name], losses[update_cost.SHIPPED], rtol=1e-6)
+    # And the same steps: the split first layer is clipped as the joined one is,
+    # so the two pipelines' losses stay together over updates (gradients clipped
+    # at every one of them).
+    runs_of, examples = update_cost.setups(_small_config(tmp_path), texts, warmup_epochs=2)
+    paths = {}
+    for name in (update_cost.JOINED, update_cost.SHIPPED):
+        nlp, _, context = runs_of[name]
+        sgd = update_cost._optimizer(nlp)  # both without moments: the joined one's are new
+        torch.manual_seed(0)
+        with context():
+            paths[name] = [nlp.update(examples[s % 48 : s % 48 + 16], sgd=sgd)["textvae"] for s in range(0, 16 * 12, 16)]
+    numpy.testing.assert_allclose(paths[update_cost.JOINED], paths[update_cost.SHIPPED], rtol=1e-5)
     with update_cost.old_sinkhorn_and_checks():
         assert decoders.sinkhorn_plan.__name__ == "_log_domain_plan" and vae.all_finite.__name__ == "_isfinite_all"
     with update_cost.float64_checks():

@@ -9,7 +9,7 @@ from typing import Callable, Iterable, List, Optional, Tuple
 import numpy
 from spacy import util
 from spacy.tokens import Doc
-from thinc.api import Model
+from thinc.api import Model, Optimizer
 from thinc.types import Floats1d, Floats2d
 
 from ..errors import TextVAEError
@@ -273,6 +273,19 @@ def discard_update(model: Model) -> None:
     buffers go back to what they were before it, its gradients are dropped.
     The token-vector layer got nothing: the error is raised before its backprop."""
     undo_vae_step(model.get_ref("vae"))
+
+
+def clip_as_one_layer(model: Model, sgd: Optimizer) -> None:
+    """Clip the encoder's first-layer gradient as one weight matrix before the
+    optimizer step: thinc's optimizer clips each parameter by its own norm
+    (`grad_clip`), and that layer is stored as two (see `Encoder`).
+
+    sgd (Optimizer): The optimizer about to update the model.
+    """
+    module = get_module(model.get_ref("vae"))
+    clip = float(getattr(sgd, "grad_clip", 0.0) or 0.0)
+    if module is not None and clip > 0:
+        module.encoder.clip_first_layer_gradient(clip)
 
 
 def weights_are_finite(model: Model) -> bool:

@@ -16,7 +16,10 @@ LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0
 class Encoder(nn.Module):
     """Two softplus layers over [LayerNorm(pooled); log(1 + counts)], then μ
     and log σ², each batch-normalised (ProdLDA: keeps every latent dimension
-    in use, against posterior collapse).
+    in use, against posterior collapse). The first layer's weights are held
+    as `hidden[0].weight` (pooled part) and `word_weight` (bag-of-words part,
+    a row per word); an optimizer that clips by parameter must be given
+    `clip_first_layer_gradient` first to clip them as one layer.
 
     n_inputs (int): Width of the pooled token vectors (0: bag of words only).
     n_vocab (int): Size of the vocabulary.
@@ -82,6 +85,24 @@ class Encoder(nn.Module):
         if self.word_weight is not None:
             h = h + weighted_rows_sum(self.word_weight, counts, torch.log1p(counts.values))
         return h
+
+    @torch.no_grad()
+    def clip_first_layer_gradient(self, max_norm: float) -> None:
+        """Scale the first layer's weight gradient, its pooled and its
+        bag-of-words parts together, to a norm of at most `max_norm`, as an
+        optimizer that clips each parameter by its own norm (thinc's) clips one
+        weight matrix: the two parts are stored apart, and clipped one by one
+        they would each be scaled by their own norm. Device-side, no sync.
+
+        max_norm (float): The optimizer's `grad_clip`.
+        """
+        grads = [p.grad for p in (self.hidden[0].weight, self.word_weight) if p is not None and p.grad is not None]
+        if len(grads) < 2 or max_norm <= 0:
+            return
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]))
+        scale = (max_norm / norm.clamp(min=1e-12)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.to(g.dtype))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
         # Weights saved with one (hidden × [pooled; vocabulary]) first layer

@@ -173,6 +173,24 @@ def test_weights_saved_with_one_first_layer_load_into_the_split_layout(n_inputs)
         make_module(n_inputs=n_inputs).load_state_dict(bad, strict=True)
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1e3])
+def test_first_layer_gradient_is_clipped_as_one_matrix(scale):
+    from thinc.api import NumpyOps
+
+    module = make_module().train()
+    pooled, counts = batch()
+    (module(pooled, counts).loss.sum() * scale).backward()
+    enc = module.encoder
+    joined = torch.cat([enc.hidden[0].weight.grad, enc.word_weight.grad.t()], dim=1).numpy().copy()
+    expected = NumpyOps().clip_gradient(joined.copy(), 1.0)  # what thinc does to one weight matrix (in place)
+    other = enc.fc_mu.weight.grad.clone()
+    enc.clip_first_layer_gradient(1.0)
+    got = torch.cat([enc.hidden[0].weight.grad, enc.word_weight.grad.t()], dim=1).numpy()
+    numpy.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-9)
+    assert (numpy.linalg.norm(got) <= 1.0 + 1e-5) and (scale < 1 or numpy.linalg.norm(joined) > 1.0)
+    assert torch.equal(enc.fc_mu.weight.grad, other)  # only the first layer
+
+
 def test_neighbour_term_is_added_per_word_in_training_only():
     from spacy_textvae.nn.vae import neighbour_consistency
 
